@@ -1,0 +1,10 @@
+// The public API of reclite: include this one header. Holds no code of its own.
+#pragma once
+
+#include "reclite/core/bounds.hpp"
+#include "reclite/core/checksum.hpp"
+#include "reclite/core/config.hpp"
+#include "reclite/core/error.hpp"
+#include "reclite/core/mapped_file.hpp"
+#include "reclite/core/result.hpp"
+#include "reclite/core/span.hpp"
