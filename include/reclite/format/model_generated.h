@@ -1345,14 +1345,18 @@ struct SelfTestSample FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
     VT_TARGET = 4,
     VT_INPUTS = 6,
-    VT_EXPECTED = 8,
-    VT_TOLERANCE = 10
+    VT_ITEM_ID = 8,
+    VT_EXPECTED = 10,
+    VT_TOLERANCE = 12
   };
   reclite::fbs::SelfTestTarget target() const {
     return static_cast<reclite::fbs::SelfTestTarget>(GetField<uint8_t>(VT_TARGET, 0));
   }
   const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::FieldValue>> *inputs() const {
     return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::FieldValue>> *>(VT_INPUTS);
+  }
+  int64_t item_id() const {
+    return GetField<int64_t>(VT_ITEM_ID, 0);
   }
   const flatbuffers::Vector<float> *expected() const {
     return GetPointer<const flatbuffers::Vector<float> *>(VT_EXPECTED);
@@ -1366,6 +1370,7 @@ struct SelfTestSample FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            VerifyOffsetRequired(verifier, VT_INPUTS) &&
            verifier.VerifyVector(inputs()) &&
            verifier.VerifyVectorOfTables(inputs()) &&
+           VerifyField<int64_t>(verifier, VT_ITEM_ID, 8) &&
            VerifyOffsetRequired(verifier, VT_EXPECTED) &&
            verifier.VerifyVector(expected()) &&
            VerifyField<float>(verifier, VT_TOLERANCE, 4) &&
@@ -1382,6 +1387,9 @@ struct SelfTestSampleBuilder {
   }
   void add_inputs(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::FieldValue>>> inputs) {
     fbb_.AddOffset(SelfTestSample::VT_INPUTS, inputs);
+  }
+  void add_item_id(int64_t item_id) {
+    fbb_.AddElement<int64_t>(SelfTestSample::VT_ITEM_ID, item_id, 0);
   }
   void add_expected(flatbuffers::Offset<flatbuffers::Vector<float>> expected) {
     fbb_.AddOffset(SelfTestSample::VT_EXPECTED, expected);
@@ -1406,9 +1414,11 @@ inline flatbuffers::Offset<SelfTestSample> CreateSelfTestSample(
     flatbuffers::FlatBufferBuilder &_fbb,
     reclite::fbs::SelfTestTarget target = reclite::fbs::SelfTestTarget::user_vector,
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::FieldValue>>> inputs = 0,
+    int64_t item_id = 0,
     flatbuffers::Offset<flatbuffers::Vector<float>> expected = 0,
     float tolerance = 1e-5f) {
   SelfTestSampleBuilder builder_(_fbb);
+  builder_.add_item_id(item_id);
   builder_.add_tolerance(tolerance);
   builder_.add_expected(expected);
   builder_.add_inputs(inputs);
@@ -1425,6 +1435,7 @@ inline flatbuffers::Offset<SelfTestSample> CreateSelfTestSampleDirect(
     flatbuffers::FlatBufferBuilder &_fbb,
     reclite::fbs::SelfTestTarget target = reclite::fbs::SelfTestTarget::user_vector,
     const std::vector<flatbuffers::Offset<reclite::fbs::FieldValue>> *inputs = nullptr,
+    int64_t item_id = 0,
     const std::vector<float> *expected = nullptr,
     float tolerance = 1e-5f) {
   auto inputs__ = inputs ? _fbb.CreateVector<flatbuffers::Offset<reclite::fbs::FieldValue>>(*inputs) : 0;
@@ -1433,6 +1444,7 @@ inline flatbuffers::Offset<SelfTestSample> CreateSelfTestSampleDirect(
       _fbb,
       target,
       inputs__,
+      item_id,
       expected__,
       tolerance);
 }

@@ -61,8 +61,15 @@ class SelfTestSample(object):
         return o == 0
 
     # SelfTestSample
-    def Expected(self, j):
+    def ItemId(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
+        return 0
+
+    # SelfTestSample
+    def Expected(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
         if o != 0:
             a = self._tab.Vector(o)
             return self._tab.Get(flatbuffers.number_types.Float32Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
@@ -70,31 +77,31 @@ class SelfTestSample(object):
 
     # SelfTestSample
     def ExpectedAsNumpy(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
         if o != 0:
             return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Float32Flags, o)
         return 0
 
     # SelfTestSample
     def ExpectedLength(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
         if o != 0:
             return self._tab.VectorLen(o)
         return 0
 
     # SelfTestSample
     def ExpectedIsNone(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
         return o == 0
 
     # SelfTestSample
     def Tolerance(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
         if o != 0:
             return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
         return 1e-5
 
-def SelfTestSampleStart(builder): builder.StartObject(4)
+def SelfTestSampleStart(builder): builder.StartObject(5)
 def Start(builder):
     return SelfTestSampleStart(builder)
 def SelfTestSampleAddTarget(builder, target): builder.PrependUint8Slot(0, target, 0)
@@ -106,13 +113,16 @@ def AddInputs(builder, inputs):
 def SelfTestSampleStartInputsVector(builder, numElems): return builder.StartVector(4, numElems, 4)
 def StartInputsVector(builder, numElems):
     return SelfTestSampleStartInputsVector(builder, numElems)
-def SelfTestSampleAddExpected(builder, expected): builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(expected), 0)
+def SelfTestSampleAddItemId(builder, itemId): builder.PrependInt64Slot(2, itemId, 0)
+def AddItemId(builder, itemId):
+    return SelfTestSampleAddItemId(builder, itemId)
+def SelfTestSampleAddExpected(builder, expected): builder.PrependUOffsetTRelativeSlot(3, flatbuffers.number_types.UOffsetTFlags.py_type(expected), 0)
 def AddExpected(builder, expected):
     return SelfTestSampleAddExpected(builder, expected)
 def SelfTestSampleStartExpectedVector(builder, numElems): return builder.StartVector(4, numElems, 4)
 def StartExpectedVector(builder, numElems):
     return SelfTestSampleStartExpectedVector(builder, numElems)
-def SelfTestSampleAddTolerance(builder, tolerance): builder.PrependFloat32Slot(3, tolerance, 1e-5)
+def SelfTestSampleAddTolerance(builder, tolerance): builder.PrependFloat32Slot(4, tolerance, 1e-5)
 def AddTolerance(builder, tolerance):
     return SelfTestSampleAddTolerance(builder, tolerance)
 def SelfTestSampleEnd(builder): return builder.EndObject()
