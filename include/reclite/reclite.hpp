@@ -8,3 +8,6 @@
 #include "reclite/core/mapped_file.hpp"
 #include "reclite/core/result.hpp"
 #include "reclite/core/span.hpp"
+#include "reclite/format/model_file.hpp"
+#include "reclite/models/model.hpp"
+#include "reclite/models/session.hpp"

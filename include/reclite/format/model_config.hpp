@@ -1,0 +1,160 @@
+// Plain C++ descriptions of what a model file declares: architecture, towers, fields, layers, catalogue.
+// format/ translates the FlatBuffers tables into these once, at load; nothing above format/ sees fbs:: types,
+// so the schema can evolve behind one gate. Strings are copies (small); tensor data stays in the mapped file.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "reclite/core/config.hpp"
+#include "reclite/ops/activation.hpp"
+
+RECLITE_BEGIN_NAMESPACE
+namespace format {
+
+enum class Architecture : std::uint16_t { unknown = 0, dssm = 1, youtube_dnn = 2, fm_two_tower = 3, sasrec = 4, mind = 5, sdm = 6 };
+
+constexpr const char* architecture_name(Architecture architecture) noexcept {
+  switch (architecture) {
+    case Architecture::dssm: return "dssm";
+    case Architecture::youtube_dnn: return "youtube_dnn";
+    case Architecture::fm_two_tower: return "fm_two_tower";
+    case Architecture::sasrec: return "sasrec";
+    case Architecture::mind: return "mind";
+    case Architecture::sdm: return "sdm";
+    case Architecture::unknown: break;
+  }
+  return "unknown";
+}
+
+enum class DType : std::uint8_t { f32 = 0, f16 = 1, i8_row_scaled = 2, i32 = 3, i64 = 4 };
+
+constexpr const char* dtype_name(DType dtype) noexcept {
+  switch (dtype) {
+    case DType::f32: return "f32";
+    case DType::f16: return "f16";
+    case DType::i8_row_scaled: return "i8_row_scaled";
+    case DType::i32: return "i32";
+    case DType::i64: return "i64";
+  }
+  return "unknown";
+}
+
+constexpr std::size_t dtype_size(DType dtype) noexcept {
+  switch (dtype) {
+    case DType::f32: return 4;
+    case DType::f16: return 2;
+    case DType::i8_row_scaled: return 1;
+    case DType::i32: return 4;
+    case DType::i64: return 8;
+  }
+  return 0;
+}
+
+// ops::Activation's values equal reclite.fbs.Activation's, so the file's value converts directly.
+using ops::Activation;
+
+constexpr const char* activation_name(Activation activation) noexcept {
+  switch (activation) {
+    case Activation::none: return "none";
+    case Activation::relu: return "relu";
+    case Activation::tanh: return "tanh";
+    case Activation::sigmoid: return "sigmoid";
+    case Activation::gelu_erf: return "gelu_erf";
+  }
+  return "unknown";
+}
+
+enum class IdSpace : std::uint8_t { vocabulary = 0, item = 1 };
+enum class FieldKind : std::uint8_t { categorical = 0, history = 1, dense = 2 };
+enum class Pooling : std::uint8_t { sum = 0, mean = 1, mean_over_window = 2 };
+
+constexpr const char* field_kind_name(FieldKind kind) noexcept {
+  return kind == FieldKind::categorical ? "categorical" : kind == FieldKind::history ? "history" : "dense";
+}
+constexpr const char* pooling_name(Pooling pooling) noexcept {
+  return pooling == Pooling::sum ? "sum" : pooling == Pooling::mean ? "mean" : "mean_over_window";
+}
+
+struct InputFieldConfig {
+  std::string name;
+  FieldKind kind = FieldKind::categorical;
+  IdSpace ids = IdSpace::vocabulary;
+  std::string embedding;  // tensor name; empty for dense fields
+  std::int64_t vocabulary_size = 0;
+  std::uint32_t max_length = 0;
+  Pooling pooling = Pooling::mean;
+  float mean_epsilon = 0.0f;
+  std::int64_t padding_row = 0;
+  std::uint32_t width = 0;
+};
+
+struct DenseLayerConfig {
+  std::string weight;
+  std::string bias;  // empty: no bias
+  Activation activation = Activation::none;
+};
+
+struct TowerConfig {
+  std::vector<InputFieldConfig> inputs;
+  std::vector<DenseLayerConfig> layers;
+  bool l2_normalize = false;
+  float temperature = 1.0f;
+};
+
+struct DssmConfig {
+  TowerConfig user_tower;
+  TowerConfig item_tower;
+};
+
+struct YoutubeDnnConfig {
+  TowerConfig user_tower;
+  std::string item_embedding;
+  bool normalize_items = false;
+};
+
+struct FmFieldConfig {
+  InputFieldConfig field;
+  std::string linear;  // tensor name of first-order weights [V]; item fields only
+};
+
+struct FmTwoTowerConfig {
+  std::vector<FmFieldConfig> user_fields;
+  std::vector<FmFieldConfig> item_fields;
+  std::uint32_t embedding_dim = 0;
+};
+
+// The catalogue, viewed in place. Pointers stay valid while the ModelFile lives.
+struct CatalogueView {
+  std::size_t count = 0;
+  const std::int64_t* external_ids = nullptr;
+  const std::uint32_t* item_rows = nullptr;  // nullptr: entry i is row i
+  const std::uint32_t* order_by_external_id = nullptr;
+  std::string feature_values;  // tensor name, may be empty
+  std::string item_vectors;    // tensor name, may be empty
+
+  std::uint32_t row_of_entry(std::size_t entry) const noexcept {
+    return item_rows != nullptr ? item_rows[entry] : static_cast<std::uint32_t>(entry);
+  }
+};
+
+struct FieldValueView {
+  std::string field;
+  std::vector<std::int64_t> ids;
+  std::vector<float> values;
+};
+
+enum class SelfTestTarget : std::uint8_t { user_vector = 0, item_vector = 1 };
+
+struct SelfTestSampleView {
+  SelfTestTarget target = SelfTestTarget::user_vector;
+  std::vector<FieldValueView> inputs;
+  std::int64_t item_id = 0;
+  std::vector<float> expected;
+  float tolerance = 1e-5f;
+};
+
+}  // namespace format
+RECLITE_END_NAMESPACE

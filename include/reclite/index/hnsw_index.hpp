@@ -1,0 +1,267 @@
+// HnswIndex: approximate top-k item search with hnswlib 0.6.2 over a validated item index.
+//
+// The only reclite header that includes hnswlib, and the only one that needs C++ exceptions enabled:
+// hnswlib reports failure by throwing std::runtime_error (or std::bad_alloc), so every call into it sits in a
+// try block that turns the exception into Error index_library_error naming the index file. No exception
+// leaves this header.
+//
+// open() validates both files first (index/index_file.hpp), so hnswlib only ever loads a graph whose every
+// count, offset and neighbour id has been checked; after loading, hnswlib's memory is compared with the
+// checked bytes, so a file changed in between is refused too. Validation happens once: a search is hnswlib's
+// searchKnn plus exact re-scoring of the few results (ops::dot) and a sort, to return true inner products
+// (hnswlib's "ip" distance is 1 - ip, rounded) in the same deterministic order as exact search.
+//
+// hnswlib 0.6.2's headers define, at namespace scope and not inline, four functions (cpuid, xgetbv,
+// AVXCapable, AVX512Capable) and five distance-function pointers (space_ip.h, space_l2.h); they are declared
+// weak below first, so that several translation units may include this header and link. InnerProductSpace's
+// constructor writes those pointers, so spaces are constructed under one lock.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <stdint.h>
+void cpuid(int32_t cpuInfo[4], int32_t eax, int32_t ecx) __attribute__((weak));
+uint64_t xgetbv(unsigned int index) __attribute__((weak));
+bool AVXCapable() __attribute__((weak));
+bool AVX512Capable() __attribute__((weak));
+namespace hnswlib {
+extern float (*InnerProductSIMD16Ext)(const void*, const void*, const void*) __attribute__((weak));
+extern float (*InnerProductSIMD4Ext)(const void*, const void*, const void*) __attribute__((weak));
+extern float (*InnerProductDistanceSIMD16Ext)(const void*, const void*, const void*) __attribute__((weak));
+extern float (*InnerProductDistanceSIMD4Ext)(const void*, const void*, const void*) __attribute__((weak));
+extern float (*L2SqrSIMD16Ext)(const void*, const void*, const void*) __attribute__((weak));
+}  // namespace hnswlib
+#endif
+#include <hnswlib/hnswlib.h>
+
+#include "reclite/core/config.hpp"
+#include "reclite/core/result.hpp"
+#include "reclite/core/span.hpp"
+#include "reclite/index/exact_search.hpp"
+#include "reclite/index/index_file.hpp"
+#include "reclite/index/search_hit.hpp"
+#include "reclite/ops/dot.hpp"
+
+RECLITE_BEGIN_NAMESPACE
+namespace index {
+
+struct IndexOptions {
+  // Search beam width; 0 uses the file's default_ef (chosen by the builder for its recall target).
+  std::size_t ef = 0;
+  // When not empty, the index must have been built for exactly these catalogue ids (in entry order), else
+  // index_model_mismatch. The span need only live during open().
+  Span<const std::int64_t> expected_external_ids;
+  // When not 0, the index's vectors must have this many floats, else index_model_mismatch.
+  std::size_t expected_dim = 0;
+};
+
+class HnswIndex {
+ public:
+  HnswIndex() noexcept = default;
+
+  // Opens NAME.rlindex and its graph file. Errors: those of open_index_files (file_not_found,
+  // not_an_index_file, corrupt_index, unsupported_format_version, checksum_mismatch), index_model_mismatch,
+  // index_library_error (hnswlib failed, e.g. out of memory). Thread-safe.
+  static Result<HnswIndex> open(const std::string& path, const IndexOptions& options = {}) {
+    auto files = open_index_files(path);
+    if (!files) return std::move(files).error();
+    IndexDescription& description = files->description;
+    if (options.expected_dim != 0 || !options.expected_external_ids.empty()) {
+      auto matches = check_index_catalogue(
+          description, options.expected_external_ids.empty() ? Span<const std::int64_t>(description.external_ids)
+                                                             : options.expected_external_ids,
+          options.expected_dim != 0 ? options.expected_dim : description.dim);
+      if (!matches) return std::move(matches).error();
+    }
+    HnswIndex index;
+    try {
+      {
+        static std::mutex space_lock;
+        std::lock_guard<std::mutex> guard(space_lock);
+        index.space_ = std::make_unique<hnswlib::InnerProductSpace>(description.dim);
+      }
+      // max_elements = count: hnswlib sizes its buffers by this rather than by the file's max_elements.
+      index.graph_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(index.space_.get(), description.hnsw_path,
+                                                                        false, description.count);
+    } catch (const std::exception& error) {
+      return fail(ErrorCode::index_library_error,
+                  description.hnsw_path + ": hnswlib could not load the graph: " + error.what());
+    } catch (...) {
+      return fail(ErrorCode::index_library_error, description.hnsw_path + ": hnswlib could not load the graph");
+    }
+    // hnswlib 0.6.2's loading constructor leaves these counters uninitialised; no element is deleted (checked).
+    index.graph_->num_deleted_ = 0;
+    index.graph_->metric_distance_computations = 0;
+    index.graph_->metric_hops = 0;
+    auto same = index.matches_checked_bytes(files->hnsw.data(), files->layout, description);
+    if (!same) return std::move(same).error();
+
+    const auto& graph = *index.graph_;
+    index.entry_of_internal_.resize(description.count);
+    index.internal_of_entry_.resize(description.count);
+    for (std::size_t i = 0; i < description.count; ++i) {
+      // Labels were checked to be a permutation of 0..count-1.
+      auto entry = static_cast<std::uint32_t>(graph.getExternalLabel(static_cast<unsigned>(i)));
+      index.entry_of_internal_[i] = entry;
+      index.internal_of_entry_[entry] = static_cast<std::uint32_t>(i);
+    }
+    index.order_by_external_id_.resize(description.count);
+    for (std::size_t i = 0; i < description.count; ++i) index.order_by_external_id_[i] = static_cast<std::uint32_t>(i);
+    const auto& ids = description.external_ids;
+    std::sort(index.order_by_external_id_.begin(), index.order_by_external_id_.end(),
+              [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; });
+    index.vectors_ = reinterpret_cast<const float*>(graph.data_level0_memory_ + graph.offsetData_);
+    index.row_stride_ = graph.size_data_per_element_ / sizeof(float);
+    index.description_ = std::move(description);
+    index.set_ef(options.ef != 0 ? options.ef : index.description_.default_ef);
+    return index;
+  }
+
+  std::size_t dim() const noexcept { return description_.dim; }
+  std::size_t size() const noexcept { return description_.count; }
+  std::size_t default_ef() const noexcept { return description_.default_ef; }
+  std::size_t ef() const noexcept { return graph_ ? graph_->ef_ : 0; }
+  // External id of each catalogue entry.
+  Span<const std::int64_t> external_ids() const noexcept { return description_.external_ids; }
+  const IndexDescription& description() const noexcept { return description_; }
+
+  // Sets the search beam width (searches use at least k). Not thread-safe: no search may be in flight.
+  void set_ef(std::size_t ef) noexcept {
+    if (graph_) graph_->setEf(std::max<std::size_t>(ef, 1));
+  }
+
+  // The best min(k, count - excluded) items for `query` ([dim] floats) by inner product, best first
+  // (search_hit.hpp), into out. Excluded ids are never returned (ids not in the catalogue are ignored); when
+  // the graph search cannot supply enough items after exclusion, an exact search does. k = 0 gives 0 hits,
+  // k > count means count. Errors: non_finite_input, output_size (out shorter than min(k, count)),
+  // invalid_argument (null query), index_library_error. Concurrent calls are safe.
+  Result<std::size_t> search_top_k(const float* query, std::size_t k, Span<const std::int64_t> excluded_item_ids,
+                                   Span<SearchHit> out) const {
+    const std::size_t count = description_.count;
+    std::size_t wanted = std::min(k, count);
+    if (wanted == 0) return std::size_t{0};
+    if (query == nullptr) return fail(ErrorCode::invalid_argument, "search_top_k: query is null");
+    for (std::size_t i = 0; i < description_.dim; ++i)
+      if (!std::isfinite(query[i]))
+        return fail(ErrorCode::non_finite_input, "search_top_k: query[" + std::to_string(i) + "] is not finite");
+    if (out.size() < wanted)
+      return fail(ErrorCode::output_size, "search_top_k: output holds " + std::to_string(out.size()) + " hits, " +
+                                              std::to_string(wanted) + " needed");
+    std::vector<std::uint32_t> excluded;  // sorted entry numbers of the excluded ids in the catalogue
+    if (!excluded_item_ids.empty()) excluded = excluded_entries(excluded_item_ids);
+    wanted = std::min(wanted, count - excluded.size());
+    if (wanted == 0) return std::size_t{0};
+    std::size_t request = std::min(count, wanted + excluded.size());
+    // Once a search must return half the catalogue, scanning it all is as fast and exact.
+    if (2 * request > count) return exact_search(query, wanted, excluded, out);
+
+    std::size_t written = 0;
+    try {
+      auto found = graph_->searchKnn(query, request);
+      if (excluded.empty() && found.size() <= out.size()) {
+        // Fast path: no filtering; the queue pops worst first.
+        written = found.size();
+        for (std::size_t i = written; i-- > 0; found.pop()) out[i] = make_hit(query, found.top().second);
+      } else {
+        std::vector<SearchHit> hits;
+        hits.reserve(found.size());
+        for (; !found.empty(); found.pop()) {
+          auto entry = static_cast<std::uint32_t>(found.top().second);
+          if (!std::binary_search(excluded.begin(), excluded.end(), entry)) hits.push_back(make_hit(query, entry));
+        }
+        std::sort(hits.begin(), hits.end(), ranks_before);
+        written = std::min(hits.size(), wanted);
+        std::copy(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(written), out.begin());
+      }
+    } catch (const std::exception& error) {
+      return fail(ErrorCode::index_library_error, description_.hnsw_path + ": hnswlib search failed: " + error.what());
+    } catch (...) {
+      return fail(ErrorCode::index_library_error, description_.hnsw_path + ": hnswlib search failed");
+    }
+    if (written < wanted) return exact_search(query, wanted, excluded, out);
+    std::sort(out.begin(), out.begin() + written, ranks_before);
+    return std::min(written, wanted);
+  }
+
+ private:
+  SearchHit make_hit(const float* query, std::size_t entry) const noexcept {
+    // Exact inner product of the entry's vector; hnswlib's label is the entry number (checked at open).
+    const float* vector = vectors_ + internal_of_entry(entry) * row_stride_;
+    return SearchHit{description_.external_ids[entry], static_cast<std::uint32_t>(entry),
+                     ops::dot(query, vector, description_.dim)};
+  }
+
+  std::size_t internal_of_entry(std::size_t entry) const noexcept { return internal_of_entry_[entry]; }
+
+  std::vector<std::uint32_t> excluded_entries(Span<const std::int64_t> ids) const {
+    std::vector<std::uint32_t> entries;
+    entries.reserve(ids.size());
+    const auto& external = description_.external_ids;
+    for (std::int64_t id : ids) {
+      auto at = std::lower_bound(order_by_external_id_.begin(), order_by_external_id_.end(), id,
+                                 [&](std::uint32_t entry, std::int64_t value) { return external[entry] < value; });
+      if (at != order_by_external_id_.end() && external[*at] == id) entries.push_back(*at);
+    }
+    std::sort(entries.begin(), entries.end());
+    entries.erase(std::unique(entries.begin(), entries.end()), entries.end());
+    return entries;
+  }
+
+  Result<std::size_t> exact_search(const float* query, std::size_t wanted, const std::vector<std::uint32_t>& excluded,
+                                   Span<SearchHit> out) const {
+    const std::uint32_t* entry_of = entry_of_internal_.data();
+    std::size_t written = detail::exact_scan(
+        query, vectors_, description_.count, description_.dim, row_stride_, wanted,
+        [entry_of](std::size_t row) noexcept { return entry_of[row]; },
+        detail::SortedEntries{Span<const std::uint32_t>(excluded)}, out.data());
+    for (std::size_t i = 0; i < written; ++i) out[i].item_id = description_.external_ids[out[i].entry];
+    return written;
+  }
+
+  // hnswlib read the file again by path: check it holds exactly the bytes validated from the mapping.
+  Result<void> matches_checked_bytes(const std::uint8_t* data, const HnswLayout& layout,
+                                     const IndexDescription& description) const {
+    const auto& graph = *graph_;
+    const std::size_t count = description.count;
+    bool same = graph.cur_element_count == count && graph.max_elements_ == count &&
+                graph.size_data_per_element_ == layout.element_bytes && graph.offsetData_ == layout.data_offset &&
+                graph.label_offset_ == layout.label_offset && graph.maxM_ == layout.max_m &&
+                graph.maxM0_ == layout.max_m0 && graph.maxlevel_ == layout.max_level &&
+                graph.enterpoint_node_ == layout.enterpoint &&
+                std::memcmp(graph.data_level0_memory_, data + hnsw_header_size, count * layout.element_bytes) == 0;
+    std::size_t offset = hnsw_header_size + count * layout.element_bytes;
+    const std::size_t list_bytes = 4 + 4 * layout.max_m;
+    for (std::size_t i = 0; same && i < count; ++i) {
+      std::size_t bytes = layout.levels[i] * list_bytes;
+      same = graph.element_levels_[i] == layout.levels[i] &&
+             (bytes == 0 || std::memcmp(graph.linkLists_[i], data + offset + 4, bytes) == 0);
+      offset += 4 + bytes;
+    }
+    if (!same)
+      return fail(ErrorCode::corrupt_index,
+                  description.hnsw_path + ": the file changed between validation and loading by hnswlib");
+    return {};
+  }
+
+  // space_ is declared first so that it outlives graph_, which points into it.
+  std::unique_ptr<hnswlib::InnerProductSpace> space_;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph_;
+  IndexDescription description_;
+  std::vector<std::uint32_t> entry_of_internal_;      // hnswlib internal id -> entry (label)
+  std::vector<std::uint32_t> internal_of_entry_;      // entry -> hnswlib internal id
+  std::vector<std::uint32_t> order_by_external_id_;   // entries in increasing external id
+  const float* vectors_ = nullptr;                    // internal id i's vector at vectors_ + i * row_stride_
+  std::size_t row_stride_ = 0;
+};
+
+}  // namespace index
+RECLITE_END_NAMESPACE

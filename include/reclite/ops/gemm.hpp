@@ -1,0 +1,153 @@
+// Small dense matrix products for attention and batched layers (m up to ~64, n and k up to ~256).
+// gemm_nt: c[m, n] = act(a[m, k] · b[n, k]^T + bias[n])  (b in PyTorch nn.Linear layout; also Q·K^T).
+// gemm_nn: c[m, n] = a[m, k] · b[k, n]                     (e.g. attention weights · V).
+// Invariants: all matrices row-major and dense; c must not overlap a or b; bias has n floats or is
+// nullptr. Any alignment. Never allocates.
+// Rounding vs the reference: gemm_nt computes tiles of (Batch::size / 4) rows of a by 4 rows of b, one
+// accumulator per pair with lanes over k, summed by one transpose-and-add tree (lane order and FMA differ
+// from the reference's sequential sum). gemm_nn vectorises over n and sums over k in sequential order with
+// FMA, so it differs from the reference only by the single rounding of each fused multiply-add.
+#pragma once
+
+#include <cstddef>
+#include <utility>
+
+#include "reclite/core/config.hpp"
+#include "reclite/ops/activation.hpp"
+#include "reclite/ops/dot.hpp"
+#include "reclite/ops/simd.hpp"
+
+RECLITE_BEGIN_NAMESPACE
+namespace ops {
+
+namespace reference {
+inline void gemm_nt(const float* a, const float* b, const float* bias, float* c, std::size_t m, std::size_t n,
+                    std::size_t k, Activation activation = Activation::none) noexcept {
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      float sum = 0.0f;
+      for (std::size_t p = 0; p < k; ++p) sum += a[i * k + p] * b[j * k + p];
+      c[i * n + j] = sum + (bias ? bias[j] : 0.0f);
+    }
+  }
+  reference::apply_activation(activation, c, c, m * n);  // qualified: ADL also finds ops::
+}
+
+inline void gemm_nn(const float* a, const float* b, float* c, std::size_t m, std::size_t n, std::size_t k) noexcept {
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      float sum = 0.0f;
+      for (std::size_t p = 0; p < k; ++p) sum += a[i * k + p] * b[p * n + j];
+      c[i * n + j] = sum;
+    }
+  }
+}
+}  // namespace reference
+
+#if RECLITE_HAS_SIMD
+namespace detail {
+// Tile geometry of gemm_nt: pairs (row of a, row of b) fill exactly one batch of sums after the transpose.
+constexpr std::size_t gemm_nt_b_rows = 4;
+constexpr std::size_t gemm_nt_a_rows = simd::Batch<float>::size / gemm_nt_b_rows;
+static_assert(simd::Batch<float>::size % gemm_nt_b_rows == 0, "gemm_nt tile needs lanes divisible by 4");
+
+// c[i0 + t / 4][j0 + t % 4] for t < Batch::size, bias included, activation not yet applied.
+template <std::size_t... Pair>
+inline void gemm_nt_tile(const float* a, const float* b, const float* bias, float* c, std::size_t i0,
+                         std::size_t j0, std::size_t n, std::size_t k, std::index_sequence<Pair...>) noexcept {
+  using Batch = simd::Batch<float>;
+  constexpr std::size_t lanes = Batch::size;
+  constexpr std::size_t b_rows = gemm_nt_b_rows;
+  Batch sums[lanes] = {(static_cast<void>(Pair), Batch(0.0f))...};
+  const float* a_block = a + i0 * k;
+  const float* b_block = b + j0 * k;
+  std::size_t p = 0;
+  for (; p < k - k % lanes; p += lanes) {
+    // Loads are repeated per pair in the fold; the compiler keeps each distinct row load once.
+    ((sums[Pair] = simd::fma(Batch::load_unaligned(a_block + (Pair / b_rows) * k + p),
+                             Batch::load_unaligned(b_block + (Pair % b_rows) * k + p), sums[Pair])),
+     ...);
+  }
+  alignas(64) float tails[lanes];
+  for (std::size_t pair = 0; pair < lanes; ++pair) {
+    const float* a_row = a_block + (pair / b_rows) * k;
+    const float* b_row = b_block + (pair % b_rows) * k;
+    float tail = 0.0f;
+    for (std::size_t q = p; q < k; ++q) tail += a_row[q] * b_row[q];
+    tails[pair] = tail + (bias ? bias[j0 + pair % b_rows] : 0.0f);
+  }
+  alignas(64) float results[lanes];
+  (simd::reduce_add_rows(sums) + Batch::load_aligned(tails)).store_aligned(results);
+  for (std::size_t pair = 0; pair < lanes; ++pair) c[(i0 + pair / b_rows) * n + j0 + pair % b_rows] = results[pair];
+}
+
+// Rows [i0, i0 + rows) of c, columns [j0, j0 + columns * Batch::size), summed over k in sequential order.
+// Accumulator t is row t / columns, batch t % columns.
+template <std::size_t rows, std::size_t columns, std::size_t... Tile>
+inline void gemm_nn_tile(const float* a, const float* b, float* c, std::size_t i0, std::size_t j0, std::size_t n,
+                         std::size_t k, std::index_sequence<Tile...>) noexcept {
+  using Batch = simd::Batch<float>;
+  constexpr std::size_t lanes = Batch::size;
+  Batch sums[rows * columns] = {(static_cast<void>(Tile), Batch(0.0f))...};
+  for (std::size_t p = 0; p < k; ++p) {
+    const float* b_row = b + p * n + j0;
+    ((sums[Tile] = simd::fma(Batch(a[(i0 + Tile / columns) * k + p]),
+                             Batch::load_unaligned(b_row + (Tile % columns) * lanes), sums[Tile])),
+     ...);
+  }
+  (sums[Tile].store_unaligned(c + (i0 + Tile / columns) * n + j0 + (Tile % columns) * lanes), ...);
+}
+
+template <std::size_t rows>
+inline void gemm_nn_rows(const float* a, const float* b, float* c, std::size_t i0, std::size_t n,
+                         std::size_t k) noexcept {
+  constexpr std::size_t lanes = simd::Batch<float>::size;
+  std::size_t j = 0;
+  for (; j < n - n % (2 * lanes); j += 2 * lanes)
+    gemm_nn_tile<rows, 2>(a, b, c, i0, j, n, k, std::make_index_sequence<rows * 2>{});
+  for (; j < n - n % lanes; j += lanes) gemm_nn_tile<rows, 1>(a, b, c, i0, j, n, k, std::make_index_sequence<rows>{});
+  for (std::size_t i = i0; i < i0 + rows; ++i) {
+    for (std::size_t column = j; column < n; ++column) {  // columns past the last whole batch
+      float sum = 0.0f;
+      for (std::size_t p = 0; p < k; ++p) sum += a[i * k + p] * b[p * n + column];
+      c[i * n + column] = sum;
+    }
+  }
+}
+}  // namespace detail
+#endif
+
+// c[m, n] = act(a[m, k] · b[n, k]^T + bias[n]); bias may be nullptr.
+inline void gemm_nt(const float* a, const float* b, const float* bias, float* c, std::size_t m, std::size_t n,
+                    std::size_t k, Activation activation = Activation::none) noexcept {
+#if RECLITE_HAS_SIMD
+  constexpr std::size_t a_rows = detail::gemm_nt_a_rows;
+  constexpr std::size_t b_rows = detail::gemm_nt_b_rows;
+  const std::size_t m_tiled = m - m % a_rows;
+  const std::size_t n_tiled = n - n % b_rows;
+  for (std::size_t i = 0; i < m_tiled; i += a_rows)
+    for (std::size_t j = 0; j < n_tiled; j += b_rows)
+      detail::gemm_nt_tile(a, b, bias, c, i, j, n, k, std::make_index_sequence<simd::Batch<float>::size>{});
+  // Edges: the last n % 4 columns of the tiled rows, then whole rows past the last tile.
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = (i < m_tiled ? n_tiled : 0); j < n; ++j)
+      c[i * n + j] = dot(a + i * k, b + j * k, k) + (bias ? bias[j] : 0.0f);
+  apply_activation(activation, c, c, m * n);
+#else
+  reference::gemm_nt(a, b, bias, c, m, n, k, activation);
+#endif
+}
+
+// c[m, n] = a[m, k] · b[k, n].
+inline void gemm_nn(const float* a, const float* b, float* c, std::size_t m, std::size_t n, std::size_t k) noexcept {
+#if RECLITE_HAS_SIMD
+  const std::size_t m_tiled = m - m % 4;
+  for (std::size_t i = 0; i < m_tiled; i += 4) detail::gemm_nn_rows<4>(a, b, c, i, n, k);
+  for (std::size_t i = m_tiled; i < m; ++i) detail::gemm_nn_rows<1>(a, b, c, i, n, k);
+#else
+  reference::gemm_nn(a, b, c, m, n, k);
+#endif
+}
+
+}  // namespace ops
+RECLITE_END_NAMESPACE

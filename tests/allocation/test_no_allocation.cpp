@@ -1,0 +1,84 @@
+// After warm-up, a user evaluation allocates nothing: this executable replaces global operator new with a
+// counting one (it has its own binary so the replacement touches no other test).
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "reclite/reclite.hpp"
+#include "request_json.hpp"
+#include "support/check.hpp"
+#include "support/fixtures.hpp"
+
+namespace {
+std::atomic<std::size_t> allocations{0};
+}
+
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* pointer = std::malloc(size == 0 ? 1 : size)) return pointer;
+  throw std::bad_alloc();
+}
+void operator delete(void* pointer) noexcept { std::free(pointer); }
+void operator delete(void* pointer, std::size_t) noexcept { std::free(pointer); }
+
+TEST_CASE("allocation/session: encode_user allocates nothing after the first call") {
+  for (const std::string& name : test::fixture_names()) {
+    CAPTURE(name);
+    auto loaded = reclite::Model::load(test::fixture_path(name + ".reclite"));
+    REQUIRE(loaded);
+    const tool::Json expected = test::read_json_fixture(name + ".expected.json");
+    const auto& users = expected.find("users")->items;
+    std::vector<tool::RequestBuffers> requests(users.size());
+    for (std::size_t u = 0; u < users.size(); ++u) REQUIRE(tool::build_request(*loaded, *users[u].find("request"), requests[u]));
+    reclite::Session session(*loaded);
+    std::vector<float> vector(loaded->user_dim() * loaded->user_vector_count());
+    REQUIRE(session.encode_user(requests[0].fields, vector));  // warm-up
+    const std::size_t before = allocations.load();
+    for (const auto& request : requests) {
+      auto done = session.encode_user(request.fields, vector);
+      CHECK(done.has_value());
+    }
+    CHECK(allocations.load() == before);
+    // encode_item and scoring from precomputed vectors allocate nothing either.
+    const std::int64_t first_item = loaded->catalogue().external_id(0);
+    std::vector<float> item(loaded->item_dim());
+    REQUIRE(session.encode_item(first_item, item));
+    std::vector<std::int64_t> candidates(loaded->catalogue().external_ids(), loaded->catalogue().external_ids() + 50);
+    std::vector<float> scores(candidates.size());
+    const std::size_t before_items = allocations.load();
+    REQUIRE(session.encode_item(first_item, item));
+    REQUIRE(session.score_items(vector, candidates, scores));
+    CHECK(allocations.load() == before_items);
+  }
+}
+
+TEST_CASE("allocation/session: many sessions share one model across threads with equal results") {
+  auto loaded = reclite::Model::load(test::fixture_path("dssm_trained.reclite"));
+  REQUIRE(loaded);
+  const reclite::Model& model = *loaded;
+  const tool::Json expected = test::read_json_fixture("dssm_trained.expected.json");
+  const auto& users = expected.find("users")->items;
+  std::vector<tool::RequestBuffers> requests(users.size());
+  for (std::size_t u = 0; u < users.size(); ++u) REQUIRE(tool::build_request(model, *users[u].find("request"), requests[u]));
+  std::atomic<std::size_t> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      reclite::Session session(model);
+      std::vector<float> vector(model.user_dim());
+      for (int round = 0; round < 20; ++round)
+        for (std::size_t u = 0; u < requests.size(); ++u) {
+          if (!session.encode_user(requests[u].fields, vector)) { ++mismatches; continue; }
+          std::vector<float> want = test::float_array(*users[u].find("user_vector"));
+          if (test::max_abs_error(vector, want, want.size()) > 1e-5) ++mismatches;
+        }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(mismatches.load() == 0);
+}
