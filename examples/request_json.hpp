@@ -3,6 +3,7 @@
 // {"ids": [...]} / {"values": [...]}. Fields are matched by name; an unknown name is an error.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -65,13 +66,15 @@ inline reclite::Result<void> build_request(const reclite::Model& model, const Js
   return {};
 }
 
-// Every external item id in the request's item-id histories (the items a user has already seen).
+// Every external item id in the request's item-id histories (the items a user has already seen), each once.
 inline std::vector<std::int64_t> seen_items(const reclite::Model& model, const RequestBuffers& buffers) {
   std::vector<std::int64_t> seen;
   const auto& fields = model.user_fields();
   for (std::size_t i = 0; i < fields.size(); ++i)
     if (fields[i]->kind == reclite::format::FieldKind::history && fields[i]->ids == reclite::format::IdSpace::item)
       seen.insert(seen.end(), buffers.ids[i].begin(), buffers.ids[i].end());
+  std::sort(seen.begin(), seen.end());
+  seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
   return seen;
 }
 
