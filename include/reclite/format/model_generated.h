@@ -40,6 +40,12 @@ struct FmFieldBuilder;
 struct FmTwoTowerConfig;
 struct FmTwoTowerConfigBuilder;
 
+struct TransformerLayer;
+struct TransformerLayerBuilder;
+
+struct SasRecConfig;
+struct SasRecConfigBuilder;
+
 struct ItemCatalogue;
 struct ItemCatalogueBuilder;
 
@@ -274,38 +280,104 @@ inline const char *EnumNamePooling(Pooling e) {
   return EnumNamesPooling()[index];
 }
 
+enum class SasRecBlockStyle : uint8_t {
+  post_norm = 0,
+  query_norm = 1,
+  pre_norm = 2,
+  MIN = post_norm,
+  MAX = pre_norm
+};
+
+inline const SasRecBlockStyle (&EnumValuesSasRecBlockStyle())[3] {
+  static const SasRecBlockStyle values[] = {
+    SasRecBlockStyle::post_norm,
+    SasRecBlockStyle::query_norm,
+    SasRecBlockStyle::pre_norm
+  };
+  return values;
+}
+
+inline const char * const *EnumNamesSasRecBlockStyle() {
+  static const char * const names[4] = {
+    "post_norm",
+    "query_norm",
+    "pre_norm",
+    nullptr
+  };
+  return names;
+}
+
+inline const char *EnumNameSasRecBlockStyle(SasRecBlockStyle e) {
+  if (flatbuffers::IsOutRange(e, SasRecBlockStyle::post_norm, SasRecBlockStyle::pre_norm)) return "";
+  const size_t index = static_cast<size_t>(e);
+  return EnumNamesSasRecBlockStyle()[index];
+}
+
+enum class PaddingSide : uint8_t {
+  right = 0,
+  left = 1,
+  MIN = right,
+  MAX = left
+};
+
+inline const PaddingSide (&EnumValuesPaddingSide())[2] {
+  static const PaddingSide values[] = {
+    PaddingSide::right,
+    PaddingSide::left
+  };
+  return values;
+}
+
+inline const char * const *EnumNamesPaddingSide() {
+  static const char * const names[3] = {
+    "right",
+    "left",
+    nullptr
+  };
+  return names;
+}
+
+inline const char *EnumNamePaddingSide(PaddingSide e) {
+  if (flatbuffers::IsOutRange(e, PaddingSide::right, PaddingSide::left)) return "";
+  const size_t index = static_cast<size_t>(e);
+  return EnumNamesPaddingSide()[index];
+}
+
 enum class ArchitectureConfig : uint8_t {
   NONE = 0,
   DssmConfig = 1,
   YoutubeDnnConfig = 2,
   FmTwoTowerConfig = 3,
+  SasRecConfig = 4,
   MIN = NONE,
-  MAX = FmTwoTowerConfig
+  MAX = SasRecConfig
 };
 
-inline const ArchitectureConfig (&EnumValuesArchitectureConfig())[4] {
+inline const ArchitectureConfig (&EnumValuesArchitectureConfig())[5] {
   static const ArchitectureConfig values[] = {
     ArchitectureConfig::NONE,
     ArchitectureConfig::DssmConfig,
     ArchitectureConfig::YoutubeDnnConfig,
-    ArchitectureConfig::FmTwoTowerConfig
+    ArchitectureConfig::FmTwoTowerConfig,
+    ArchitectureConfig::SasRecConfig
   };
   return values;
 }
 
 inline const char * const *EnumNamesArchitectureConfig() {
-  static const char * const names[5] = {
+  static const char * const names[6] = {
     "NONE",
     "DssmConfig",
     "YoutubeDnnConfig",
     "FmTwoTowerConfig",
+    "SasRecConfig",
     nullptr
   };
   return names;
 }
 
 inline const char *EnumNameArchitectureConfig(ArchitectureConfig e) {
-  if (flatbuffers::IsOutRange(e, ArchitectureConfig::NONE, ArchitectureConfig::FmTwoTowerConfig)) return "";
+  if (flatbuffers::IsOutRange(e, ArchitectureConfig::NONE, ArchitectureConfig::SasRecConfig)) return "";
   const size_t index = static_cast<size_t>(e);
   return EnumNamesArchitectureConfig()[index];
 }
@@ -324,6 +396,10 @@ template<> struct ArchitectureConfigTraits<reclite::fbs::YoutubeDnnConfig> {
 
 template<> struct ArchitectureConfigTraits<reclite::fbs::FmTwoTowerConfig> {
   static const ArchitectureConfig enum_value = ArchitectureConfig::FmTwoTowerConfig;
+};
+
+template<> struct ArchitectureConfigTraits<reclite::fbs::SasRecConfig> {
+  static const ArchitectureConfig enum_value = ArchitectureConfig::SasRecConfig;
 };
 
 bool VerifyArchitectureConfig(flatbuffers::Verifier &verifier, const void *obj, ArchitectureConfig type);
@@ -1138,6 +1214,636 @@ inline flatbuffers::Offset<FmTwoTowerConfig> CreateFmTwoTowerConfigDirect(
       embedding_dim);
 }
 
+struct TransformerLayer FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef TransformerLayerBuilder Builder;
+  struct Traits;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_QUERY_WEIGHT = 4,
+    VT_QUERY_BIAS = 6,
+    VT_KEY_WEIGHT = 8,
+    VT_KEY_BIAS = 10,
+    VT_VALUE_WEIGHT = 12,
+    VT_VALUE_BIAS = 14,
+    VT_OUTPUT_WEIGHT = 16,
+    VT_OUTPUT_BIAS = 18,
+    VT_ATTENTION_NORM_WEIGHT = 20,
+    VT_ATTENTION_NORM_BIAS = 22,
+    VT_INNER_WEIGHT = 24,
+    VT_INNER_BIAS = 26,
+    VT_OUTER_WEIGHT = 28,
+    VT_OUTER_BIAS = 30,
+    VT_FEED_FORWARD_NORM_WEIGHT = 32,
+    VT_FEED_FORWARD_NORM_BIAS = 34
+  };
+  const flatbuffers::String *query_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_QUERY_WEIGHT);
+  }
+  const flatbuffers::String *query_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_QUERY_BIAS);
+  }
+  const flatbuffers::String *key_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_KEY_WEIGHT);
+  }
+  const flatbuffers::String *key_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_KEY_BIAS);
+  }
+  const flatbuffers::String *value_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_VALUE_WEIGHT);
+  }
+  const flatbuffers::String *value_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_VALUE_BIAS);
+  }
+  const flatbuffers::String *output_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_OUTPUT_WEIGHT);
+  }
+  const flatbuffers::String *output_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_OUTPUT_BIAS);
+  }
+  const flatbuffers::String *attention_norm_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_ATTENTION_NORM_WEIGHT);
+  }
+  const flatbuffers::String *attention_norm_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_ATTENTION_NORM_BIAS);
+  }
+  const flatbuffers::String *inner_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_INNER_WEIGHT);
+  }
+  const flatbuffers::String *inner_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_INNER_BIAS);
+  }
+  const flatbuffers::String *outer_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_OUTER_WEIGHT);
+  }
+  const flatbuffers::String *outer_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_OUTER_BIAS);
+  }
+  const flatbuffers::String *feed_forward_norm_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_FEED_FORWARD_NORM_WEIGHT);
+  }
+  const flatbuffers::String *feed_forward_norm_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_FEED_FORWARD_NORM_BIAS);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyOffsetRequired(verifier, VT_QUERY_WEIGHT) &&
+           verifier.VerifyString(query_weight()) &&
+           VerifyOffset(verifier, VT_QUERY_BIAS) &&
+           verifier.VerifyString(query_bias()) &&
+           VerifyOffsetRequired(verifier, VT_KEY_WEIGHT) &&
+           verifier.VerifyString(key_weight()) &&
+           VerifyOffset(verifier, VT_KEY_BIAS) &&
+           verifier.VerifyString(key_bias()) &&
+           VerifyOffsetRequired(verifier, VT_VALUE_WEIGHT) &&
+           verifier.VerifyString(value_weight()) &&
+           VerifyOffset(verifier, VT_VALUE_BIAS) &&
+           verifier.VerifyString(value_bias()) &&
+           VerifyOffset(verifier, VT_OUTPUT_WEIGHT) &&
+           verifier.VerifyString(output_weight()) &&
+           VerifyOffset(verifier, VT_OUTPUT_BIAS) &&
+           verifier.VerifyString(output_bias()) &&
+           VerifyOffsetRequired(verifier, VT_ATTENTION_NORM_WEIGHT) &&
+           verifier.VerifyString(attention_norm_weight()) &&
+           VerifyOffsetRequired(verifier, VT_ATTENTION_NORM_BIAS) &&
+           verifier.VerifyString(attention_norm_bias()) &&
+           VerifyOffsetRequired(verifier, VT_INNER_WEIGHT) &&
+           verifier.VerifyString(inner_weight()) &&
+           VerifyOffset(verifier, VT_INNER_BIAS) &&
+           verifier.VerifyString(inner_bias()) &&
+           VerifyOffsetRequired(verifier, VT_OUTER_WEIGHT) &&
+           verifier.VerifyString(outer_weight()) &&
+           VerifyOffset(verifier, VT_OUTER_BIAS) &&
+           verifier.VerifyString(outer_bias()) &&
+           VerifyOffsetRequired(verifier, VT_FEED_FORWARD_NORM_WEIGHT) &&
+           verifier.VerifyString(feed_forward_norm_weight()) &&
+           VerifyOffsetRequired(verifier, VT_FEED_FORWARD_NORM_BIAS) &&
+           verifier.VerifyString(feed_forward_norm_bias()) &&
+           verifier.EndTable();
+  }
+};
+
+struct TransformerLayerBuilder {
+  typedef TransformerLayer Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_query_weight(flatbuffers::Offset<flatbuffers::String> query_weight) {
+    fbb_.AddOffset(TransformerLayer::VT_QUERY_WEIGHT, query_weight);
+  }
+  void add_query_bias(flatbuffers::Offset<flatbuffers::String> query_bias) {
+    fbb_.AddOffset(TransformerLayer::VT_QUERY_BIAS, query_bias);
+  }
+  void add_key_weight(flatbuffers::Offset<flatbuffers::String> key_weight) {
+    fbb_.AddOffset(TransformerLayer::VT_KEY_WEIGHT, key_weight);
+  }
+  void add_key_bias(flatbuffers::Offset<flatbuffers::String> key_bias) {
+    fbb_.AddOffset(TransformerLayer::VT_KEY_BIAS, key_bias);
+  }
+  void add_value_weight(flatbuffers::Offset<flatbuffers::String> value_weight) {
+    fbb_.AddOffset(TransformerLayer::VT_VALUE_WEIGHT, value_weight);
+  }
+  void add_value_bias(flatbuffers::Offset<flatbuffers::String> value_bias) {
+    fbb_.AddOffset(TransformerLayer::VT_VALUE_BIAS, value_bias);
+  }
+  void add_output_weight(flatbuffers::Offset<flatbuffers::String> output_weight) {
+    fbb_.AddOffset(TransformerLayer::VT_OUTPUT_WEIGHT, output_weight);
+  }
+  void add_output_bias(flatbuffers::Offset<flatbuffers::String> output_bias) {
+    fbb_.AddOffset(TransformerLayer::VT_OUTPUT_BIAS, output_bias);
+  }
+  void add_attention_norm_weight(flatbuffers::Offset<flatbuffers::String> attention_norm_weight) {
+    fbb_.AddOffset(TransformerLayer::VT_ATTENTION_NORM_WEIGHT, attention_norm_weight);
+  }
+  void add_attention_norm_bias(flatbuffers::Offset<flatbuffers::String> attention_norm_bias) {
+    fbb_.AddOffset(TransformerLayer::VT_ATTENTION_NORM_BIAS, attention_norm_bias);
+  }
+  void add_inner_weight(flatbuffers::Offset<flatbuffers::String> inner_weight) {
+    fbb_.AddOffset(TransformerLayer::VT_INNER_WEIGHT, inner_weight);
+  }
+  void add_inner_bias(flatbuffers::Offset<flatbuffers::String> inner_bias) {
+    fbb_.AddOffset(TransformerLayer::VT_INNER_BIAS, inner_bias);
+  }
+  void add_outer_weight(flatbuffers::Offset<flatbuffers::String> outer_weight) {
+    fbb_.AddOffset(TransformerLayer::VT_OUTER_WEIGHT, outer_weight);
+  }
+  void add_outer_bias(flatbuffers::Offset<flatbuffers::String> outer_bias) {
+    fbb_.AddOffset(TransformerLayer::VT_OUTER_BIAS, outer_bias);
+  }
+  void add_feed_forward_norm_weight(flatbuffers::Offset<flatbuffers::String> feed_forward_norm_weight) {
+    fbb_.AddOffset(TransformerLayer::VT_FEED_FORWARD_NORM_WEIGHT, feed_forward_norm_weight);
+  }
+  void add_feed_forward_norm_bias(flatbuffers::Offset<flatbuffers::String> feed_forward_norm_bias) {
+    fbb_.AddOffset(TransformerLayer::VT_FEED_FORWARD_NORM_BIAS, feed_forward_norm_bias);
+  }
+  explicit TransformerLayerBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<TransformerLayer> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<TransformerLayer>(end);
+    fbb_.Required(o, TransformerLayer::VT_QUERY_WEIGHT);
+    fbb_.Required(o, TransformerLayer::VT_KEY_WEIGHT);
+    fbb_.Required(o, TransformerLayer::VT_VALUE_WEIGHT);
+    fbb_.Required(o, TransformerLayer::VT_ATTENTION_NORM_WEIGHT);
+    fbb_.Required(o, TransformerLayer::VT_ATTENTION_NORM_BIAS);
+    fbb_.Required(o, TransformerLayer::VT_INNER_WEIGHT);
+    fbb_.Required(o, TransformerLayer::VT_OUTER_WEIGHT);
+    fbb_.Required(o, TransformerLayer::VT_FEED_FORWARD_NORM_WEIGHT);
+    fbb_.Required(o, TransformerLayer::VT_FEED_FORWARD_NORM_BIAS);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<TransformerLayer> CreateTransformerLayer(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    flatbuffers::Offset<flatbuffers::String> query_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> query_bias = 0,
+    flatbuffers::Offset<flatbuffers::String> key_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> key_bias = 0,
+    flatbuffers::Offset<flatbuffers::String> value_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> value_bias = 0,
+    flatbuffers::Offset<flatbuffers::String> output_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> output_bias = 0,
+    flatbuffers::Offset<flatbuffers::String> attention_norm_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> attention_norm_bias = 0,
+    flatbuffers::Offset<flatbuffers::String> inner_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> inner_bias = 0,
+    flatbuffers::Offset<flatbuffers::String> outer_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> outer_bias = 0,
+    flatbuffers::Offset<flatbuffers::String> feed_forward_norm_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> feed_forward_norm_bias = 0) {
+  TransformerLayerBuilder builder_(_fbb);
+  builder_.add_feed_forward_norm_bias(feed_forward_norm_bias);
+  builder_.add_feed_forward_norm_weight(feed_forward_norm_weight);
+  builder_.add_outer_bias(outer_bias);
+  builder_.add_outer_weight(outer_weight);
+  builder_.add_inner_bias(inner_bias);
+  builder_.add_inner_weight(inner_weight);
+  builder_.add_attention_norm_bias(attention_norm_bias);
+  builder_.add_attention_norm_weight(attention_norm_weight);
+  builder_.add_output_bias(output_bias);
+  builder_.add_output_weight(output_weight);
+  builder_.add_value_bias(value_bias);
+  builder_.add_value_weight(value_weight);
+  builder_.add_key_bias(key_bias);
+  builder_.add_key_weight(key_weight);
+  builder_.add_query_bias(query_bias);
+  builder_.add_query_weight(query_weight);
+  return builder_.Finish();
+}
+
+struct TransformerLayer::Traits {
+  using type = TransformerLayer;
+  static auto constexpr Create = CreateTransformerLayer;
+};
+
+inline flatbuffers::Offset<TransformerLayer> CreateTransformerLayerDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    const char *query_weight = nullptr,
+    const char *query_bias = nullptr,
+    const char *key_weight = nullptr,
+    const char *key_bias = nullptr,
+    const char *value_weight = nullptr,
+    const char *value_bias = nullptr,
+    const char *output_weight = nullptr,
+    const char *output_bias = nullptr,
+    const char *attention_norm_weight = nullptr,
+    const char *attention_norm_bias = nullptr,
+    const char *inner_weight = nullptr,
+    const char *inner_bias = nullptr,
+    const char *outer_weight = nullptr,
+    const char *outer_bias = nullptr,
+    const char *feed_forward_norm_weight = nullptr,
+    const char *feed_forward_norm_bias = nullptr) {
+  auto query_weight__ = query_weight ? _fbb.CreateString(query_weight) : 0;
+  auto query_bias__ = query_bias ? _fbb.CreateString(query_bias) : 0;
+  auto key_weight__ = key_weight ? _fbb.CreateString(key_weight) : 0;
+  auto key_bias__ = key_bias ? _fbb.CreateString(key_bias) : 0;
+  auto value_weight__ = value_weight ? _fbb.CreateString(value_weight) : 0;
+  auto value_bias__ = value_bias ? _fbb.CreateString(value_bias) : 0;
+  auto output_weight__ = output_weight ? _fbb.CreateString(output_weight) : 0;
+  auto output_bias__ = output_bias ? _fbb.CreateString(output_bias) : 0;
+  auto attention_norm_weight__ = attention_norm_weight ? _fbb.CreateString(attention_norm_weight) : 0;
+  auto attention_norm_bias__ = attention_norm_bias ? _fbb.CreateString(attention_norm_bias) : 0;
+  auto inner_weight__ = inner_weight ? _fbb.CreateString(inner_weight) : 0;
+  auto inner_bias__ = inner_bias ? _fbb.CreateString(inner_bias) : 0;
+  auto outer_weight__ = outer_weight ? _fbb.CreateString(outer_weight) : 0;
+  auto outer_bias__ = outer_bias ? _fbb.CreateString(outer_bias) : 0;
+  auto feed_forward_norm_weight__ = feed_forward_norm_weight ? _fbb.CreateString(feed_forward_norm_weight) : 0;
+  auto feed_forward_norm_bias__ = feed_forward_norm_bias ? _fbb.CreateString(feed_forward_norm_bias) : 0;
+  return reclite::fbs::CreateTransformerLayer(
+      _fbb,
+      query_weight__,
+      query_bias__,
+      key_weight__,
+      key_bias__,
+      value_weight__,
+      value_bias__,
+      output_weight__,
+      output_bias__,
+      attention_norm_weight__,
+      attention_norm_bias__,
+      inner_weight__,
+      inner_bias__,
+      outer_weight__,
+      outer_bias__,
+      feed_forward_norm_weight__,
+      feed_forward_norm_bias__);
+}
+
+struct SasRecConfig FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef SasRecConfigBuilder Builder;
+  struct Traits;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_VARIANT = 4,
+    VT_HISTORY_FIELD = 6,
+    VT_ITEM_EMBEDDING = 8,
+    VT_POSITION_EMBEDDING = 10,
+    VT_MAX_LENGTH = 12,
+    VT_HIDDEN_SIZE = 14,
+    VT_HEADS = 16,
+    VT_INNER_SIZE = 18,
+    VT_ACTIVATION = 20,
+    VT_LAYER_NORM_EPSILON = 22,
+    VT_EMBEDDING_SCALE = 24,
+    VT_PADDING_ROW = 26,
+    VT_PADDING_SIDE = 28,
+    VT_POSITION_OFFSET = 30,
+    VT_PADS_USE_POSITION_ZERO = 32,
+    VT_EMBEDDING_NORM_WEIGHT = 34,
+    VT_EMBEDDING_NORM_BIAS = 36,
+    VT_MASK_PADDING_KEYS = 38,
+    VT_MASK_VALUE = 40,
+    VT_ZERO_PADDING_ROWS = 42,
+    VT_BLOCK_STYLE = 44,
+    VT_LAYERS = 46,
+    VT_FINAL_NORM_WEIGHT = 48,
+    VT_FINAL_NORM_BIAS = 50
+  };
+  const flatbuffers::String *variant() const {
+    return GetPointer<const flatbuffers::String *>(VT_VARIANT);
+  }
+  const flatbuffers::String *history_field() const {
+    return GetPointer<const flatbuffers::String *>(VT_HISTORY_FIELD);
+  }
+  const flatbuffers::String *item_embedding() const {
+    return GetPointer<const flatbuffers::String *>(VT_ITEM_EMBEDDING);
+  }
+  const flatbuffers::String *position_embedding() const {
+    return GetPointer<const flatbuffers::String *>(VT_POSITION_EMBEDDING);
+  }
+  uint32_t max_length() const {
+    return GetField<uint32_t>(VT_MAX_LENGTH, 0);
+  }
+  uint32_t hidden_size() const {
+    return GetField<uint32_t>(VT_HIDDEN_SIZE, 0);
+  }
+  uint32_t heads() const {
+    return GetField<uint32_t>(VT_HEADS, 0);
+  }
+  uint32_t inner_size() const {
+    return GetField<uint32_t>(VT_INNER_SIZE, 0);
+  }
+  reclite::fbs::Activation activation() const {
+    return static_cast<reclite::fbs::Activation>(GetField<uint8_t>(VT_ACTIVATION, 1));
+  }
+  float layer_norm_epsilon() const {
+    return GetField<float>(VT_LAYER_NORM_EPSILON, 1e-8f);
+  }
+  float embedding_scale() const {
+    return GetField<float>(VT_EMBEDDING_SCALE, 1.0f);
+  }
+  int64_t padding_row() const {
+    return GetField<int64_t>(VT_PADDING_ROW, 0);
+  }
+  reclite::fbs::PaddingSide padding_side() const {
+    return static_cast<reclite::fbs::PaddingSide>(GetField<uint8_t>(VT_PADDING_SIDE, 0));
+  }
+  uint32_t position_offset() const {
+    return GetField<uint32_t>(VT_POSITION_OFFSET, 0);
+  }
+  bool pads_use_position_zero() const {
+    return GetField<uint8_t>(VT_PADS_USE_POSITION_ZERO, 0) != 0;
+  }
+  const flatbuffers::String *embedding_norm_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_EMBEDDING_NORM_WEIGHT);
+  }
+  const flatbuffers::String *embedding_norm_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_EMBEDDING_NORM_BIAS);
+  }
+  bool mask_padding_keys() const {
+    return GetField<uint8_t>(VT_MASK_PADDING_KEYS, 0) != 0;
+  }
+  float mask_value() const {
+    return GetField<float>(VT_MASK_VALUE, -10000.0f);
+  }
+  bool zero_padding_rows() const {
+    return GetField<uint8_t>(VT_ZERO_PADDING_ROWS, 0) != 0;
+  }
+  reclite::fbs::SasRecBlockStyle block_style() const {
+    return static_cast<reclite::fbs::SasRecBlockStyle>(GetField<uint8_t>(VT_BLOCK_STYLE, 0));
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::TransformerLayer>> *layers() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::TransformerLayer>> *>(VT_LAYERS);
+  }
+  const flatbuffers::String *final_norm_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_FINAL_NORM_WEIGHT);
+  }
+  const flatbuffers::String *final_norm_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_FINAL_NORM_BIAS);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyOffset(verifier, VT_VARIANT) &&
+           verifier.VerifyString(variant()) &&
+           VerifyOffsetRequired(verifier, VT_HISTORY_FIELD) &&
+           verifier.VerifyString(history_field()) &&
+           VerifyOffsetRequired(verifier, VT_ITEM_EMBEDDING) &&
+           verifier.VerifyString(item_embedding()) &&
+           VerifyOffsetRequired(verifier, VT_POSITION_EMBEDDING) &&
+           verifier.VerifyString(position_embedding()) &&
+           VerifyField<uint32_t>(verifier, VT_MAX_LENGTH, 4) &&
+           VerifyField<uint32_t>(verifier, VT_HIDDEN_SIZE, 4) &&
+           VerifyField<uint32_t>(verifier, VT_HEADS, 4) &&
+           VerifyField<uint32_t>(verifier, VT_INNER_SIZE, 4) &&
+           VerifyField<uint8_t>(verifier, VT_ACTIVATION, 1) &&
+           VerifyField<float>(verifier, VT_LAYER_NORM_EPSILON, 4) &&
+           VerifyField<float>(verifier, VT_EMBEDDING_SCALE, 4) &&
+           VerifyField<int64_t>(verifier, VT_PADDING_ROW, 8) &&
+           VerifyField<uint8_t>(verifier, VT_PADDING_SIDE, 1) &&
+           VerifyField<uint32_t>(verifier, VT_POSITION_OFFSET, 4) &&
+           VerifyField<uint8_t>(verifier, VT_PADS_USE_POSITION_ZERO, 1) &&
+           VerifyOffset(verifier, VT_EMBEDDING_NORM_WEIGHT) &&
+           verifier.VerifyString(embedding_norm_weight()) &&
+           VerifyOffset(verifier, VT_EMBEDDING_NORM_BIAS) &&
+           verifier.VerifyString(embedding_norm_bias()) &&
+           VerifyField<uint8_t>(verifier, VT_MASK_PADDING_KEYS, 1) &&
+           VerifyField<float>(verifier, VT_MASK_VALUE, 4) &&
+           VerifyField<uint8_t>(verifier, VT_ZERO_PADDING_ROWS, 1) &&
+           VerifyField<uint8_t>(verifier, VT_BLOCK_STYLE, 1) &&
+           VerifyOffsetRequired(verifier, VT_LAYERS) &&
+           verifier.VerifyVector(layers()) &&
+           verifier.VerifyVectorOfTables(layers()) &&
+           VerifyOffset(verifier, VT_FINAL_NORM_WEIGHT) &&
+           verifier.VerifyString(final_norm_weight()) &&
+           VerifyOffset(verifier, VT_FINAL_NORM_BIAS) &&
+           verifier.VerifyString(final_norm_bias()) &&
+           verifier.EndTable();
+  }
+};
+
+struct SasRecConfigBuilder {
+  typedef SasRecConfig Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_variant(flatbuffers::Offset<flatbuffers::String> variant) {
+    fbb_.AddOffset(SasRecConfig::VT_VARIANT, variant);
+  }
+  void add_history_field(flatbuffers::Offset<flatbuffers::String> history_field) {
+    fbb_.AddOffset(SasRecConfig::VT_HISTORY_FIELD, history_field);
+  }
+  void add_item_embedding(flatbuffers::Offset<flatbuffers::String> item_embedding) {
+    fbb_.AddOffset(SasRecConfig::VT_ITEM_EMBEDDING, item_embedding);
+  }
+  void add_position_embedding(flatbuffers::Offset<flatbuffers::String> position_embedding) {
+    fbb_.AddOffset(SasRecConfig::VT_POSITION_EMBEDDING, position_embedding);
+  }
+  void add_max_length(uint32_t max_length) {
+    fbb_.AddElement<uint32_t>(SasRecConfig::VT_MAX_LENGTH, max_length, 0);
+  }
+  void add_hidden_size(uint32_t hidden_size) {
+    fbb_.AddElement<uint32_t>(SasRecConfig::VT_HIDDEN_SIZE, hidden_size, 0);
+  }
+  void add_heads(uint32_t heads) {
+    fbb_.AddElement<uint32_t>(SasRecConfig::VT_HEADS, heads, 0);
+  }
+  void add_inner_size(uint32_t inner_size) {
+    fbb_.AddElement<uint32_t>(SasRecConfig::VT_INNER_SIZE, inner_size, 0);
+  }
+  void add_activation(reclite::fbs::Activation activation) {
+    fbb_.AddElement<uint8_t>(SasRecConfig::VT_ACTIVATION, static_cast<uint8_t>(activation), 1);
+  }
+  void add_layer_norm_epsilon(float layer_norm_epsilon) {
+    fbb_.AddElement<float>(SasRecConfig::VT_LAYER_NORM_EPSILON, layer_norm_epsilon, 1e-8f);
+  }
+  void add_embedding_scale(float embedding_scale) {
+    fbb_.AddElement<float>(SasRecConfig::VT_EMBEDDING_SCALE, embedding_scale, 1.0f);
+  }
+  void add_padding_row(int64_t padding_row) {
+    fbb_.AddElement<int64_t>(SasRecConfig::VT_PADDING_ROW, padding_row, 0);
+  }
+  void add_padding_side(reclite::fbs::PaddingSide padding_side) {
+    fbb_.AddElement<uint8_t>(SasRecConfig::VT_PADDING_SIDE, static_cast<uint8_t>(padding_side), 0);
+  }
+  void add_position_offset(uint32_t position_offset) {
+    fbb_.AddElement<uint32_t>(SasRecConfig::VT_POSITION_OFFSET, position_offset, 0);
+  }
+  void add_pads_use_position_zero(bool pads_use_position_zero) {
+    fbb_.AddElement<uint8_t>(SasRecConfig::VT_PADS_USE_POSITION_ZERO, static_cast<uint8_t>(pads_use_position_zero), 0);
+  }
+  void add_embedding_norm_weight(flatbuffers::Offset<flatbuffers::String> embedding_norm_weight) {
+    fbb_.AddOffset(SasRecConfig::VT_EMBEDDING_NORM_WEIGHT, embedding_norm_weight);
+  }
+  void add_embedding_norm_bias(flatbuffers::Offset<flatbuffers::String> embedding_norm_bias) {
+    fbb_.AddOffset(SasRecConfig::VT_EMBEDDING_NORM_BIAS, embedding_norm_bias);
+  }
+  void add_mask_padding_keys(bool mask_padding_keys) {
+    fbb_.AddElement<uint8_t>(SasRecConfig::VT_MASK_PADDING_KEYS, static_cast<uint8_t>(mask_padding_keys), 0);
+  }
+  void add_mask_value(float mask_value) {
+    fbb_.AddElement<float>(SasRecConfig::VT_MASK_VALUE, mask_value, -10000.0f);
+  }
+  void add_zero_padding_rows(bool zero_padding_rows) {
+    fbb_.AddElement<uint8_t>(SasRecConfig::VT_ZERO_PADDING_ROWS, static_cast<uint8_t>(zero_padding_rows), 0);
+  }
+  void add_block_style(reclite::fbs::SasRecBlockStyle block_style) {
+    fbb_.AddElement<uint8_t>(SasRecConfig::VT_BLOCK_STYLE, static_cast<uint8_t>(block_style), 0);
+  }
+  void add_layers(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::TransformerLayer>>> layers) {
+    fbb_.AddOffset(SasRecConfig::VT_LAYERS, layers);
+  }
+  void add_final_norm_weight(flatbuffers::Offset<flatbuffers::String> final_norm_weight) {
+    fbb_.AddOffset(SasRecConfig::VT_FINAL_NORM_WEIGHT, final_norm_weight);
+  }
+  void add_final_norm_bias(flatbuffers::Offset<flatbuffers::String> final_norm_bias) {
+    fbb_.AddOffset(SasRecConfig::VT_FINAL_NORM_BIAS, final_norm_bias);
+  }
+  explicit SasRecConfigBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<SasRecConfig> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<SasRecConfig>(end);
+    fbb_.Required(o, SasRecConfig::VT_HISTORY_FIELD);
+    fbb_.Required(o, SasRecConfig::VT_ITEM_EMBEDDING);
+    fbb_.Required(o, SasRecConfig::VT_POSITION_EMBEDDING);
+    fbb_.Required(o, SasRecConfig::VT_LAYERS);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<SasRecConfig> CreateSasRecConfig(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    flatbuffers::Offset<flatbuffers::String> variant = 0,
+    flatbuffers::Offset<flatbuffers::String> history_field = 0,
+    flatbuffers::Offset<flatbuffers::String> item_embedding = 0,
+    flatbuffers::Offset<flatbuffers::String> position_embedding = 0,
+    uint32_t max_length = 0,
+    uint32_t hidden_size = 0,
+    uint32_t heads = 0,
+    uint32_t inner_size = 0,
+    reclite::fbs::Activation activation = reclite::fbs::Activation::relu,
+    float layer_norm_epsilon = 1e-8f,
+    float embedding_scale = 1.0f,
+    int64_t padding_row = 0,
+    reclite::fbs::PaddingSide padding_side = reclite::fbs::PaddingSide::right,
+    uint32_t position_offset = 0,
+    bool pads_use_position_zero = false,
+    flatbuffers::Offset<flatbuffers::String> embedding_norm_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> embedding_norm_bias = 0,
+    bool mask_padding_keys = false,
+    float mask_value = -10000.0f,
+    bool zero_padding_rows = false,
+    reclite::fbs::SasRecBlockStyle block_style = reclite::fbs::SasRecBlockStyle::post_norm,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::TransformerLayer>>> layers = 0,
+    flatbuffers::Offset<flatbuffers::String> final_norm_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> final_norm_bias = 0) {
+  SasRecConfigBuilder builder_(_fbb);
+  builder_.add_padding_row(padding_row);
+  builder_.add_final_norm_bias(final_norm_bias);
+  builder_.add_final_norm_weight(final_norm_weight);
+  builder_.add_layers(layers);
+  builder_.add_mask_value(mask_value);
+  builder_.add_embedding_norm_bias(embedding_norm_bias);
+  builder_.add_embedding_norm_weight(embedding_norm_weight);
+  builder_.add_position_offset(position_offset);
+  builder_.add_embedding_scale(embedding_scale);
+  builder_.add_layer_norm_epsilon(layer_norm_epsilon);
+  builder_.add_inner_size(inner_size);
+  builder_.add_heads(heads);
+  builder_.add_hidden_size(hidden_size);
+  builder_.add_max_length(max_length);
+  builder_.add_position_embedding(position_embedding);
+  builder_.add_item_embedding(item_embedding);
+  builder_.add_history_field(history_field);
+  builder_.add_variant(variant);
+  builder_.add_block_style(block_style);
+  builder_.add_zero_padding_rows(zero_padding_rows);
+  builder_.add_mask_padding_keys(mask_padding_keys);
+  builder_.add_pads_use_position_zero(pads_use_position_zero);
+  builder_.add_padding_side(padding_side);
+  builder_.add_activation(activation);
+  return builder_.Finish();
+}
+
+struct SasRecConfig::Traits {
+  using type = SasRecConfig;
+  static auto constexpr Create = CreateSasRecConfig;
+};
+
+inline flatbuffers::Offset<SasRecConfig> CreateSasRecConfigDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    const char *variant = nullptr,
+    const char *history_field = nullptr,
+    const char *item_embedding = nullptr,
+    const char *position_embedding = nullptr,
+    uint32_t max_length = 0,
+    uint32_t hidden_size = 0,
+    uint32_t heads = 0,
+    uint32_t inner_size = 0,
+    reclite::fbs::Activation activation = reclite::fbs::Activation::relu,
+    float layer_norm_epsilon = 1e-8f,
+    float embedding_scale = 1.0f,
+    int64_t padding_row = 0,
+    reclite::fbs::PaddingSide padding_side = reclite::fbs::PaddingSide::right,
+    uint32_t position_offset = 0,
+    bool pads_use_position_zero = false,
+    const char *embedding_norm_weight = nullptr,
+    const char *embedding_norm_bias = nullptr,
+    bool mask_padding_keys = false,
+    float mask_value = -10000.0f,
+    bool zero_padding_rows = false,
+    reclite::fbs::SasRecBlockStyle block_style = reclite::fbs::SasRecBlockStyle::post_norm,
+    const std::vector<flatbuffers::Offset<reclite::fbs::TransformerLayer>> *layers = nullptr,
+    const char *final_norm_weight = nullptr,
+    const char *final_norm_bias = nullptr) {
+  auto variant__ = variant ? _fbb.CreateString(variant) : 0;
+  auto history_field__ = history_field ? _fbb.CreateString(history_field) : 0;
+  auto item_embedding__ = item_embedding ? _fbb.CreateString(item_embedding) : 0;
+  auto position_embedding__ = position_embedding ? _fbb.CreateString(position_embedding) : 0;
+  auto embedding_norm_weight__ = embedding_norm_weight ? _fbb.CreateString(embedding_norm_weight) : 0;
+  auto embedding_norm_bias__ = embedding_norm_bias ? _fbb.CreateString(embedding_norm_bias) : 0;
+  auto layers__ = layers ? _fbb.CreateVector<flatbuffers::Offset<reclite::fbs::TransformerLayer>>(*layers) : 0;
+  auto final_norm_weight__ = final_norm_weight ? _fbb.CreateString(final_norm_weight) : 0;
+  auto final_norm_bias__ = final_norm_bias ? _fbb.CreateString(final_norm_bias) : 0;
+  return reclite::fbs::CreateSasRecConfig(
+      _fbb,
+      variant__,
+      history_field__,
+      item_embedding__,
+      position_embedding__,
+      max_length,
+      hidden_size,
+      heads,
+      inner_size,
+      activation,
+      layer_norm_epsilon,
+      embedding_scale,
+      padding_row,
+      padding_side,
+      position_offset,
+      pads_use_position_zero,
+      embedding_norm_weight__,
+      embedding_norm_bias__,
+      mask_padding_keys,
+      mask_value,
+      zero_padding_rows,
+      block_style,
+      layers__,
+      final_norm_weight__,
+      final_norm_bias__);
+}
+
 struct ItemCatalogue FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef ItemCatalogueBuilder Builder;
   struct Traits;
@@ -1564,6 +2270,9 @@ struct Model FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const reclite::fbs::FmTwoTowerConfig *config_as_FmTwoTowerConfig() const {
     return config_type() == reclite::fbs::ArchitectureConfig::FmTwoTowerConfig ? static_cast<const reclite::fbs::FmTwoTowerConfig *>(config()) : nullptr;
   }
+  const reclite::fbs::SasRecConfig *config_as_SasRecConfig() const {
+    return config_type() == reclite::fbs::ArchitectureConfig::SasRecConfig ? static_cast<const reclite::fbs::SasRecConfig *>(config()) : nullptr;
+  }
   const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::Tensor>> *tensors() const {
     return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::Tensor>> *>(VT_TENSORS);
   }
@@ -1611,6 +2320,10 @@ template<> inline const reclite::fbs::YoutubeDnnConfig *Model::config_as<reclite
 
 template<> inline const reclite::fbs::FmTwoTowerConfig *Model::config_as<reclite::fbs::FmTwoTowerConfig>() const {
   return config_as_FmTwoTowerConfig();
+}
+
+template<> inline const reclite::fbs::SasRecConfig *Model::config_as<reclite::fbs::SasRecConfig>() const {
+  return config_as_SasRecConfig();
 }
 
 struct ModelBuilder {
@@ -1736,6 +2449,10 @@ inline bool VerifyArchitectureConfig(flatbuffers::Verifier &verifier, const void
     }
     case ArchitectureConfig::FmTwoTowerConfig: {
       auto ptr = reinterpret_cast<const reclite::fbs::FmTwoTowerConfig *>(obj);
+      return verifier.VerifyTable(ptr);
+    }
+    case ArchitectureConfig::SasRecConfig: {
+      auto ptr = reinterpret_cast<const reclite::fbs::SasRecConfig *>(obj);
       return verifier.VerifyTable(ptr);
     }
     default: return true;

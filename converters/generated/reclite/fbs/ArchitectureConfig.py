@@ -7,3 +7,4 @@ class ArchitectureConfig(object):
     DssmConfig = 1
     YoutubeDnnConfig = 2
     FmTwoTowerConfig = 3
+    SasRecConfig = 4
