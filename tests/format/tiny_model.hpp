@@ -65,7 +65,7 @@ inline std::vector<std::uint8_t> build_tiny_model(const TinyModelOptions& option
     const std::size_t bytes = tensor.values.size() * sizeof(float);
     std::uint32_t crc = reclite::crc32(tensor.values.data(), bytes);
     if (tensor.name == options.corrupt_crc_tensor) crc ^= 1u;
-    builder.ForceVectorAlignment(bytes, 1, 64);
+    builder.ForceVectorAlignment(bytes, 1, 32);  // FlatBuffers C++ allows at most 32
     auto data = builder.CreateVector(reinterpret_cast<const std::uint8_t*>(tensor.values.data()), bytes);
     auto shape = builder.CreateVector(tensor.shape);
     auto name = builder.CreateString(tensor.name);
@@ -110,7 +110,7 @@ inline std::vector<std::uint8_t> build_tiny_model(const TinyModelOptions& option
 // A copy of `bytes` in 64-byte aligned storage (model buffers must be 8-byte aligned; tensor data 64).
 struct AlignedBuffer {
   explicit AlignedBuffer(const std::vector<std::uint8_t>& bytes) : storage((bytes.size() + 127) / 64 + 1) {
-    std::memcpy(data(), bytes.data(), bytes.size());
+    if (!bytes.empty()) std::memcpy(data(), bytes.data(), bytes.size());  // memcpy from null is UB even for 0 bytes
     size = bytes.size();
   }
   struct alignas(64) Block { std::uint8_t bytes[64]; };

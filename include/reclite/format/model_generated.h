@@ -46,6 +46,12 @@ struct TransformerLayerBuilder;
 struct SasRecConfig;
 struct SasRecConfigBuilder;
 
+struct MindConfig;
+struct MindConfigBuilder;
+
+struct SdmConfig;
+struct SdmConfigBuilder;
+
 struct ItemCatalogue;
 struct ItemCatalogueBuilder;
 
@@ -343,41 +349,173 @@ inline const char *EnumNamePaddingSide(PaddingSide e) {
   return EnumNamesPaddingSide()[index];
 }
 
+enum class RoutingSoftmax : uint8_t {
+  over_behaviours = 0,
+  over_capsules = 1,
+  MIN = over_behaviours,
+  MAX = over_capsules
+};
+
+inline const RoutingSoftmax (&EnumValuesRoutingSoftmax())[2] {
+  static const RoutingSoftmax values[] = {
+    RoutingSoftmax::over_behaviours,
+    RoutingSoftmax::over_capsules
+  };
+  return values;
+}
+
+inline const char * const *EnumNamesRoutingSoftmax() {
+  static const char * const names[3] = {
+    "over_behaviours",
+    "over_capsules",
+    nullptr
+  };
+  return names;
+}
+
+inline const char *EnumNameRoutingSoftmax(RoutingSoftmax e) {
+  if (flatbuffers::IsOutRange(e, RoutingSoftmax::over_behaviours, RoutingSoftmax::over_capsules)) return "";
+  const size_t index = static_cast<size_t>(e);
+  return EnumNamesRoutingSoftmax()[index];
+}
+
+enum class RoutingPadding : uint8_t {
+  logit_before_softmax = 0,
+  zero_after_softmax = 1,
+  MIN = logit_before_softmax,
+  MAX = zero_after_softmax
+};
+
+inline const RoutingPadding (&EnumValuesRoutingPadding())[2] {
+  static const RoutingPadding values[] = {
+    RoutingPadding::logit_before_softmax,
+    RoutingPadding::zero_after_softmax
+  };
+  return values;
+}
+
+inline const char * const *EnumNamesRoutingPadding() {
+  static const char * const names[3] = {
+    "logit_before_softmax",
+    "zero_after_softmax",
+    nullptr
+  };
+  return names;
+}
+
+inline const char *EnumNameRoutingPadding(RoutingPadding e) {
+  if (flatbuffers::IsOutRange(e, RoutingPadding::logit_before_softmax, RoutingPadding::zero_after_softmax)) return "";
+  const size_t index = static_cast<size_t>(e);
+  return EnumNamesRoutingPadding()[index];
+}
+
+enum class BehaviourCombine : uint8_t {
+  item_only = 0,
+  sum = 1,
+  mean = 2,
+  MIN = item_only,
+  MAX = mean
+};
+
+inline const BehaviourCombine (&EnumValuesBehaviourCombine())[3] {
+  static const BehaviourCombine values[] = {
+    BehaviourCombine::item_only,
+    BehaviourCombine::sum,
+    BehaviourCombine::mean
+  };
+  return values;
+}
+
+inline const char * const *EnumNamesBehaviourCombine() {
+  static const char * const names[4] = {
+    "item_only",
+    "sum",
+    "mean",
+    nullptr
+  };
+  return names;
+}
+
+inline const char *EnumNameBehaviourCombine(BehaviourCombine e) {
+  if (flatbuffers::IsOutRange(e, BehaviourCombine::item_only, BehaviourCombine::mean)) return "";
+  const size_t index = static_cast<size_t>(e);
+  return EnumNamesBehaviourCombine()[index];
+}
+
+enum class LstmGateOrder : uint8_t {
+  ifgo = 0,
+  igfo = 1,
+  ifco = 2,
+  MIN = ifgo,
+  MAX = ifco
+};
+
+inline const LstmGateOrder (&EnumValuesLstmGateOrder())[3] {
+  static const LstmGateOrder values[] = {
+    LstmGateOrder::ifgo,
+    LstmGateOrder::igfo,
+    LstmGateOrder::ifco
+  };
+  return values;
+}
+
+inline const char * const *EnumNamesLstmGateOrder() {
+  static const char * const names[4] = {
+    "ifgo",
+    "igfo",
+    "ifco",
+    nullptr
+  };
+  return names;
+}
+
+inline const char *EnumNameLstmGateOrder(LstmGateOrder e) {
+  if (flatbuffers::IsOutRange(e, LstmGateOrder::ifgo, LstmGateOrder::ifco)) return "";
+  const size_t index = static_cast<size_t>(e);
+  return EnumNamesLstmGateOrder()[index];
+}
+
 enum class ArchitectureConfig : uint8_t {
   NONE = 0,
   DssmConfig = 1,
   YoutubeDnnConfig = 2,
   FmTwoTowerConfig = 3,
   SasRecConfig = 4,
+  MindConfig = 5,
+  SdmConfig = 6,
   MIN = NONE,
-  MAX = SasRecConfig
+  MAX = SdmConfig
 };
 
-inline const ArchitectureConfig (&EnumValuesArchitectureConfig())[5] {
+inline const ArchitectureConfig (&EnumValuesArchitectureConfig())[7] {
   static const ArchitectureConfig values[] = {
     ArchitectureConfig::NONE,
     ArchitectureConfig::DssmConfig,
     ArchitectureConfig::YoutubeDnnConfig,
     ArchitectureConfig::FmTwoTowerConfig,
-    ArchitectureConfig::SasRecConfig
+    ArchitectureConfig::SasRecConfig,
+    ArchitectureConfig::MindConfig,
+    ArchitectureConfig::SdmConfig
   };
   return values;
 }
 
 inline const char * const *EnumNamesArchitectureConfig() {
-  static const char * const names[6] = {
+  static const char * const names[8] = {
     "NONE",
     "DssmConfig",
     "YoutubeDnnConfig",
     "FmTwoTowerConfig",
     "SasRecConfig",
+    "MindConfig",
+    "SdmConfig",
     nullptr
   };
   return names;
 }
 
 inline const char *EnumNameArchitectureConfig(ArchitectureConfig e) {
-  if (flatbuffers::IsOutRange(e, ArchitectureConfig::NONE, ArchitectureConfig::SasRecConfig)) return "";
+  if (flatbuffers::IsOutRange(e, ArchitectureConfig::NONE, ArchitectureConfig::SdmConfig)) return "";
   const size_t index = static_cast<size_t>(e);
   return EnumNamesArchitectureConfig()[index];
 }
@@ -400,6 +538,14 @@ template<> struct ArchitectureConfigTraits<reclite::fbs::FmTwoTowerConfig> {
 
 template<> struct ArchitectureConfigTraits<reclite::fbs::SasRecConfig> {
   static const ArchitectureConfig enum_value = ArchitectureConfig::SasRecConfig;
+};
+
+template<> struct ArchitectureConfigTraits<reclite::fbs::MindConfig> {
+  static const ArchitectureConfig enum_value = ArchitectureConfig::MindConfig;
+};
+
+template<> struct ArchitectureConfigTraits<reclite::fbs::SdmConfig> {
+  static const ArchitectureConfig enum_value = ArchitectureConfig::SdmConfig;
 };
 
 bool VerifyArchitectureConfig(flatbuffers::Verifier &verifier, const void *obj, ArchitectureConfig type);
@@ -1844,6 +1990,878 @@ inline flatbuffers::Offset<SasRecConfig> CreateSasRecConfigDirect(
       final_norm_bias__);
 }
 
+struct MindConfig FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef MindConfigBuilder Builder;
+  struct Traits;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_VARIANT = 4,
+    VT_HISTORY_FIELDS = 6,
+    VT_BEHAVIOUR_COMBINE = 8,
+    VT_PADDING_SIDE = 10,
+    VT_MAX_LENGTH = 12,
+    VT_HIDDEN_SIZE = 14,
+    VT_BILINEAR_WEIGHT = 16,
+    VT_INTERESTS = 18,
+    VT_ROUTING_ITERATIONS = 20,
+    VT_INITIAL_LOGITS = 22,
+    VT_ROUTING_SOFTMAX = 24,
+    VT_ROUTING_PADDING = 26,
+    VT_PAD_LOGIT = 28,
+    VT_SQUASH_EPSILON = 30,
+    VT_DYNAMIC_INTERESTS = 32,
+    VT_INACTIVE_LOGIT = 34,
+    VT_MASK_INACTIVE_INTERESTS = 36,
+    VT_UPDATE_LOGITS_ON_LAST_ITERATION = 38,
+    VT_USER_FIELDS = 40,
+    VT_HEAD_LAYERS = 42,
+    VT_HEAD_L2_NORMALIZE = 44,
+    VT_LABEL_ATTENTION_POWER = 46,
+    VT_ITEM_EMBEDDING = 48,
+    VT_NORMALIZE_ITEMS = 50
+  };
+  const flatbuffers::String *variant() const {
+    return GetPointer<const flatbuffers::String *>(VT_VARIANT);
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>> *history_fields() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>> *>(VT_HISTORY_FIELDS);
+  }
+  reclite::fbs::BehaviourCombine behaviour_combine() const {
+    return static_cast<reclite::fbs::BehaviourCombine>(GetField<uint8_t>(VT_BEHAVIOUR_COMBINE, 0));
+  }
+  reclite::fbs::PaddingSide padding_side() const {
+    return static_cast<reclite::fbs::PaddingSide>(GetField<uint8_t>(VT_PADDING_SIDE, 0));
+  }
+  uint32_t max_length() const {
+    return GetField<uint32_t>(VT_MAX_LENGTH, 0);
+  }
+  uint32_t hidden_size() const {
+    return GetField<uint32_t>(VT_HIDDEN_SIZE, 0);
+  }
+  const flatbuffers::String *bilinear_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_BILINEAR_WEIGHT);
+  }
+  uint32_t interests() const {
+    return GetField<uint32_t>(VT_INTERESTS, 0);
+  }
+  uint32_t routing_iterations() const {
+    return GetField<uint32_t>(VT_ROUTING_ITERATIONS, 3);
+  }
+  const flatbuffers::String *initial_logits() const {
+    return GetPointer<const flatbuffers::String *>(VT_INITIAL_LOGITS);
+  }
+  reclite::fbs::RoutingSoftmax routing_softmax() const {
+    return static_cast<reclite::fbs::RoutingSoftmax>(GetField<uint8_t>(VT_ROUTING_SOFTMAX, 0));
+  }
+  reclite::fbs::RoutingPadding routing_padding() const {
+    return static_cast<reclite::fbs::RoutingPadding>(GetField<uint8_t>(VT_ROUTING_PADDING, 0));
+  }
+  float pad_logit() const {
+    return GetField<float>(VT_PAD_LOGIT, -4294967296.0f);
+  }
+  float squash_epsilon() const {
+    return GetField<float>(VT_SQUASH_EPSILON, 1e-9f);
+  }
+  bool dynamic_interests() const {
+    return GetField<uint8_t>(VT_DYNAMIC_INTERESTS, 1) != 0;
+  }
+  float inactive_logit() const {
+    return GetField<float>(VT_INACTIVE_LOGIT, -2147483648.0f);
+  }
+  bool mask_inactive_interests() const {
+    return GetField<uint8_t>(VT_MASK_INACTIVE_INTERESTS, 1) != 0;
+  }
+  bool update_logits_on_last_iteration() const {
+    return GetField<uint8_t>(VT_UPDATE_LOGITS_ON_LAST_ITERATION, 0) != 0;
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>> *user_fields() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>> *>(VT_USER_FIELDS);
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::DenseLayer>> *head_layers() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::DenseLayer>> *>(VT_HEAD_LAYERS);
+  }
+  bool head_l2_normalize() const {
+    return GetField<uint8_t>(VT_HEAD_L2_NORMALIZE, 0) != 0;
+  }
+  float label_attention_power() const {
+    return GetField<float>(VT_LABEL_ATTENTION_POWER, 1.0f);
+  }
+  const flatbuffers::String *item_embedding() const {
+    return GetPointer<const flatbuffers::String *>(VT_ITEM_EMBEDDING);
+  }
+  bool normalize_items() const {
+    return GetField<uint8_t>(VT_NORMALIZE_ITEMS, 0) != 0;
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyOffset(verifier, VT_VARIANT) &&
+           verifier.VerifyString(variant()) &&
+           VerifyOffsetRequired(verifier, VT_HISTORY_FIELDS) &&
+           verifier.VerifyVector(history_fields()) &&
+           verifier.VerifyVectorOfTables(history_fields()) &&
+           VerifyField<uint8_t>(verifier, VT_BEHAVIOUR_COMBINE, 1) &&
+           VerifyField<uint8_t>(verifier, VT_PADDING_SIDE, 1) &&
+           VerifyField<uint32_t>(verifier, VT_MAX_LENGTH, 4) &&
+           VerifyField<uint32_t>(verifier, VT_HIDDEN_SIZE, 4) &&
+           VerifyOffsetRequired(verifier, VT_BILINEAR_WEIGHT) &&
+           verifier.VerifyString(bilinear_weight()) &&
+           VerifyField<uint32_t>(verifier, VT_INTERESTS, 4) &&
+           VerifyField<uint32_t>(verifier, VT_ROUTING_ITERATIONS, 4) &&
+           VerifyOffsetRequired(verifier, VT_INITIAL_LOGITS) &&
+           verifier.VerifyString(initial_logits()) &&
+           VerifyField<uint8_t>(verifier, VT_ROUTING_SOFTMAX, 1) &&
+           VerifyField<uint8_t>(verifier, VT_ROUTING_PADDING, 1) &&
+           VerifyField<float>(verifier, VT_PAD_LOGIT, 4) &&
+           VerifyField<float>(verifier, VT_SQUASH_EPSILON, 4) &&
+           VerifyField<uint8_t>(verifier, VT_DYNAMIC_INTERESTS, 1) &&
+           VerifyField<float>(verifier, VT_INACTIVE_LOGIT, 4) &&
+           VerifyField<uint8_t>(verifier, VT_MASK_INACTIVE_INTERESTS, 1) &&
+           VerifyField<uint8_t>(verifier, VT_UPDATE_LOGITS_ON_LAST_ITERATION, 1) &&
+           VerifyOffset(verifier, VT_USER_FIELDS) &&
+           verifier.VerifyVector(user_fields()) &&
+           verifier.VerifyVectorOfTables(user_fields()) &&
+           VerifyOffset(verifier, VT_HEAD_LAYERS) &&
+           verifier.VerifyVector(head_layers()) &&
+           verifier.VerifyVectorOfTables(head_layers()) &&
+           VerifyField<uint8_t>(verifier, VT_HEAD_L2_NORMALIZE, 1) &&
+           VerifyField<float>(verifier, VT_LABEL_ATTENTION_POWER, 4) &&
+           VerifyOffsetRequired(verifier, VT_ITEM_EMBEDDING) &&
+           verifier.VerifyString(item_embedding()) &&
+           VerifyField<uint8_t>(verifier, VT_NORMALIZE_ITEMS, 1) &&
+           verifier.EndTable();
+  }
+};
+
+struct MindConfigBuilder {
+  typedef MindConfig Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_variant(flatbuffers::Offset<flatbuffers::String> variant) {
+    fbb_.AddOffset(MindConfig::VT_VARIANT, variant);
+  }
+  void add_history_fields(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>>> history_fields) {
+    fbb_.AddOffset(MindConfig::VT_HISTORY_FIELDS, history_fields);
+  }
+  void add_behaviour_combine(reclite::fbs::BehaviourCombine behaviour_combine) {
+    fbb_.AddElement<uint8_t>(MindConfig::VT_BEHAVIOUR_COMBINE, static_cast<uint8_t>(behaviour_combine), 0);
+  }
+  void add_padding_side(reclite::fbs::PaddingSide padding_side) {
+    fbb_.AddElement<uint8_t>(MindConfig::VT_PADDING_SIDE, static_cast<uint8_t>(padding_side), 0);
+  }
+  void add_max_length(uint32_t max_length) {
+    fbb_.AddElement<uint32_t>(MindConfig::VT_MAX_LENGTH, max_length, 0);
+  }
+  void add_hidden_size(uint32_t hidden_size) {
+    fbb_.AddElement<uint32_t>(MindConfig::VT_HIDDEN_SIZE, hidden_size, 0);
+  }
+  void add_bilinear_weight(flatbuffers::Offset<flatbuffers::String> bilinear_weight) {
+    fbb_.AddOffset(MindConfig::VT_BILINEAR_WEIGHT, bilinear_weight);
+  }
+  void add_interests(uint32_t interests) {
+    fbb_.AddElement<uint32_t>(MindConfig::VT_INTERESTS, interests, 0);
+  }
+  void add_routing_iterations(uint32_t routing_iterations) {
+    fbb_.AddElement<uint32_t>(MindConfig::VT_ROUTING_ITERATIONS, routing_iterations, 3);
+  }
+  void add_initial_logits(flatbuffers::Offset<flatbuffers::String> initial_logits) {
+    fbb_.AddOffset(MindConfig::VT_INITIAL_LOGITS, initial_logits);
+  }
+  void add_routing_softmax(reclite::fbs::RoutingSoftmax routing_softmax) {
+    fbb_.AddElement<uint8_t>(MindConfig::VT_ROUTING_SOFTMAX, static_cast<uint8_t>(routing_softmax), 0);
+  }
+  void add_routing_padding(reclite::fbs::RoutingPadding routing_padding) {
+    fbb_.AddElement<uint8_t>(MindConfig::VT_ROUTING_PADDING, static_cast<uint8_t>(routing_padding), 0);
+  }
+  void add_pad_logit(float pad_logit) {
+    fbb_.AddElement<float>(MindConfig::VT_PAD_LOGIT, pad_logit, -4294967296.0f);
+  }
+  void add_squash_epsilon(float squash_epsilon) {
+    fbb_.AddElement<float>(MindConfig::VT_SQUASH_EPSILON, squash_epsilon, 1e-9f);
+  }
+  void add_dynamic_interests(bool dynamic_interests) {
+    fbb_.AddElement<uint8_t>(MindConfig::VT_DYNAMIC_INTERESTS, static_cast<uint8_t>(dynamic_interests), 1);
+  }
+  void add_inactive_logit(float inactive_logit) {
+    fbb_.AddElement<float>(MindConfig::VT_INACTIVE_LOGIT, inactive_logit, -2147483648.0f);
+  }
+  void add_mask_inactive_interests(bool mask_inactive_interests) {
+    fbb_.AddElement<uint8_t>(MindConfig::VT_MASK_INACTIVE_INTERESTS, static_cast<uint8_t>(mask_inactive_interests), 1);
+  }
+  void add_update_logits_on_last_iteration(bool update_logits_on_last_iteration) {
+    fbb_.AddElement<uint8_t>(MindConfig::VT_UPDATE_LOGITS_ON_LAST_ITERATION, static_cast<uint8_t>(update_logits_on_last_iteration), 0);
+  }
+  void add_user_fields(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>>> user_fields) {
+    fbb_.AddOffset(MindConfig::VT_USER_FIELDS, user_fields);
+  }
+  void add_head_layers(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::DenseLayer>>> head_layers) {
+    fbb_.AddOffset(MindConfig::VT_HEAD_LAYERS, head_layers);
+  }
+  void add_head_l2_normalize(bool head_l2_normalize) {
+    fbb_.AddElement<uint8_t>(MindConfig::VT_HEAD_L2_NORMALIZE, static_cast<uint8_t>(head_l2_normalize), 0);
+  }
+  void add_label_attention_power(float label_attention_power) {
+    fbb_.AddElement<float>(MindConfig::VT_LABEL_ATTENTION_POWER, label_attention_power, 1.0f);
+  }
+  void add_item_embedding(flatbuffers::Offset<flatbuffers::String> item_embedding) {
+    fbb_.AddOffset(MindConfig::VT_ITEM_EMBEDDING, item_embedding);
+  }
+  void add_normalize_items(bool normalize_items) {
+    fbb_.AddElement<uint8_t>(MindConfig::VT_NORMALIZE_ITEMS, static_cast<uint8_t>(normalize_items), 0);
+  }
+  explicit MindConfigBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<MindConfig> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<MindConfig>(end);
+    fbb_.Required(o, MindConfig::VT_HISTORY_FIELDS);
+    fbb_.Required(o, MindConfig::VT_BILINEAR_WEIGHT);
+    fbb_.Required(o, MindConfig::VT_INITIAL_LOGITS);
+    fbb_.Required(o, MindConfig::VT_ITEM_EMBEDDING);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<MindConfig> CreateMindConfig(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    flatbuffers::Offset<flatbuffers::String> variant = 0,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>>> history_fields = 0,
+    reclite::fbs::BehaviourCombine behaviour_combine = reclite::fbs::BehaviourCombine::item_only,
+    reclite::fbs::PaddingSide padding_side = reclite::fbs::PaddingSide::right,
+    uint32_t max_length = 0,
+    uint32_t hidden_size = 0,
+    flatbuffers::Offset<flatbuffers::String> bilinear_weight = 0,
+    uint32_t interests = 0,
+    uint32_t routing_iterations = 3,
+    flatbuffers::Offset<flatbuffers::String> initial_logits = 0,
+    reclite::fbs::RoutingSoftmax routing_softmax = reclite::fbs::RoutingSoftmax::over_behaviours,
+    reclite::fbs::RoutingPadding routing_padding = reclite::fbs::RoutingPadding::logit_before_softmax,
+    float pad_logit = -4294967296.0f,
+    float squash_epsilon = 1e-9f,
+    bool dynamic_interests = true,
+    float inactive_logit = -2147483648.0f,
+    bool mask_inactive_interests = true,
+    bool update_logits_on_last_iteration = false,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>>> user_fields = 0,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::DenseLayer>>> head_layers = 0,
+    bool head_l2_normalize = false,
+    float label_attention_power = 1.0f,
+    flatbuffers::Offset<flatbuffers::String> item_embedding = 0,
+    bool normalize_items = false) {
+  MindConfigBuilder builder_(_fbb);
+  builder_.add_item_embedding(item_embedding);
+  builder_.add_label_attention_power(label_attention_power);
+  builder_.add_head_layers(head_layers);
+  builder_.add_user_fields(user_fields);
+  builder_.add_inactive_logit(inactive_logit);
+  builder_.add_squash_epsilon(squash_epsilon);
+  builder_.add_pad_logit(pad_logit);
+  builder_.add_initial_logits(initial_logits);
+  builder_.add_routing_iterations(routing_iterations);
+  builder_.add_interests(interests);
+  builder_.add_bilinear_weight(bilinear_weight);
+  builder_.add_hidden_size(hidden_size);
+  builder_.add_max_length(max_length);
+  builder_.add_history_fields(history_fields);
+  builder_.add_variant(variant);
+  builder_.add_normalize_items(normalize_items);
+  builder_.add_head_l2_normalize(head_l2_normalize);
+  builder_.add_update_logits_on_last_iteration(update_logits_on_last_iteration);
+  builder_.add_mask_inactive_interests(mask_inactive_interests);
+  builder_.add_dynamic_interests(dynamic_interests);
+  builder_.add_routing_padding(routing_padding);
+  builder_.add_routing_softmax(routing_softmax);
+  builder_.add_padding_side(padding_side);
+  builder_.add_behaviour_combine(behaviour_combine);
+  return builder_.Finish();
+}
+
+struct MindConfig::Traits {
+  using type = MindConfig;
+  static auto constexpr Create = CreateMindConfig;
+};
+
+inline flatbuffers::Offset<MindConfig> CreateMindConfigDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    const char *variant = nullptr,
+    const std::vector<flatbuffers::Offset<reclite::fbs::InputField>> *history_fields = nullptr,
+    reclite::fbs::BehaviourCombine behaviour_combine = reclite::fbs::BehaviourCombine::item_only,
+    reclite::fbs::PaddingSide padding_side = reclite::fbs::PaddingSide::right,
+    uint32_t max_length = 0,
+    uint32_t hidden_size = 0,
+    const char *bilinear_weight = nullptr,
+    uint32_t interests = 0,
+    uint32_t routing_iterations = 3,
+    const char *initial_logits = nullptr,
+    reclite::fbs::RoutingSoftmax routing_softmax = reclite::fbs::RoutingSoftmax::over_behaviours,
+    reclite::fbs::RoutingPadding routing_padding = reclite::fbs::RoutingPadding::logit_before_softmax,
+    float pad_logit = -4294967296.0f,
+    float squash_epsilon = 1e-9f,
+    bool dynamic_interests = true,
+    float inactive_logit = -2147483648.0f,
+    bool mask_inactive_interests = true,
+    bool update_logits_on_last_iteration = false,
+    const std::vector<flatbuffers::Offset<reclite::fbs::InputField>> *user_fields = nullptr,
+    const std::vector<flatbuffers::Offset<reclite::fbs::DenseLayer>> *head_layers = nullptr,
+    bool head_l2_normalize = false,
+    float label_attention_power = 1.0f,
+    const char *item_embedding = nullptr,
+    bool normalize_items = false) {
+  auto variant__ = variant ? _fbb.CreateString(variant) : 0;
+  auto history_fields__ = history_fields ? _fbb.CreateVector<flatbuffers::Offset<reclite::fbs::InputField>>(*history_fields) : 0;
+  auto bilinear_weight__ = bilinear_weight ? _fbb.CreateString(bilinear_weight) : 0;
+  auto initial_logits__ = initial_logits ? _fbb.CreateString(initial_logits) : 0;
+  auto user_fields__ = user_fields ? _fbb.CreateVector<flatbuffers::Offset<reclite::fbs::InputField>>(*user_fields) : 0;
+  auto head_layers__ = head_layers ? _fbb.CreateVector<flatbuffers::Offset<reclite::fbs::DenseLayer>>(*head_layers) : 0;
+  auto item_embedding__ = item_embedding ? _fbb.CreateString(item_embedding) : 0;
+  return reclite::fbs::CreateMindConfig(
+      _fbb,
+      variant__,
+      history_fields__,
+      behaviour_combine,
+      padding_side,
+      max_length,
+      hidden_size,
+      bilinear_weight__,
+      interests,
+      routing_iterations,
+      initial_logits__,
+      routing_softmax,
+      routing_padding,
+      pad_logit,
+      squash_epsilon,
+      dynamic_interests,
+      inactive_logit,
+      mask_inactive_interests,
+      update_logits_on_last_iteration,
+      user_fields__,
+      head_layers__,
+      head_l2_normalize,
+      label_attention_power,
+      item_embedding__,
+      normalize_items);
+}
+
+struct SdmConfig FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef SdmConfigBuilder Builder;
+  struct Traits;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_VARIANT = 4,
+    VT_UNITS = 6,
+    VT_USER_FIELDS = 8,
+    VT_PROFILE_WEIGHT = 10,
+    VT_PROFILE_BIAS = 12,
+    VT_SHORT_FIELDS = 14,
+    VT_LONG_FIELDS = 16,
+    VT_SHORT_LENGTH = 18,
+    VT_LONG_LENGTH = 20,
+    VT_LONG_ATTENTION_WEIGHTS = 22,
+    VT_LONG_ATTENTION_BIASES = 24,
+    VT_LONG_OUTPUT_WEIGHT = 26,
+    VT_LONG_OUTPUT_BIAS = 28,
+    VT_SHORT_INPUT_WEIGHT = 30,
+    VT_SHORT_INPUT_BIAS = 32,
+    VT_LSTM_INPUT_WEIGHT = 34,
+    VT_LSTM_RECURRENT_WEIGHT = 36,
+    VT_LSTM_BIAS = 38,
+    VT_LSTM_GATE_ORDER = 40,
+    VT_LSTM_FORGET_BIAS = 42,
+    VT_LSTM_LAYERS = 44,
+    VT_ATTENTION_QKV_WEIGHT = 46,
+    VT_ATTENTION_OUTPUT_WEIGHT = 48,
+    VT_ATTENTION_HEADS = 50,
+    VT_ATTENTION_MASK_VALUE = 52,
+    VT_ATTENTION_NORM_WEIGHT = 54,
+    VT_ATTENTION_NORM_BIAS = 56,
+    VT_ATTENTION_NORM_EPSILON = 58,
+    VT_USER_ATTENTION_WEIGHT = 60,
+    VT_USER_ATTENTION_BIAS = 62,
+    VT_GATE_WEIGHT = 64,
+    VT_GATE_BIAS = 66,
+    VT_ITEM_EMBEDDING = 68,
+    VT_NORMALIZE_ITEMS = 70
+  };
+  const flatbuffers::String *variant() const {
+    return GetPointer<const flatbuffers::String *>(VT_VARIANT);
+  }
+  uint32_t units() const {
+    return GetField<uint32_t>(VT_UNITS, 0);
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>> *user_fields() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>> *>(VT_USER_FIELDS);
+  }
+  const flatbuffers::String *profile_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_PROFILE_WEIGHT);
+  }
+  const flatbuffers::String *profile_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_PROFILE_BIAS);
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>> *short_fields() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>> *>(VT_SHORT_FIELDS);
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>> *long_fields() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>> *>(VT_LONG_FIELDS);
+  }
+  uint32_t short_length() const {
+    return GetField<uint32_t>(VT_SHORT_LENGTH, 0);
+  }
+  uint32_t long_length() const {
+    return GetField<uint32_t>(VT_LONG_LENGTH, 0);
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *long_attention_weights() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *>(VT_LONG_ATTENTION_WEIGHTS);
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *long_attention_biases() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *>(VT_LONG_ATTENTION_BIASES);
+  }
+  const flatbuffers::String *long_output_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_LONG_OUTPUT_WEIGHT);
+  }
+  const flatbuffers::String *long_output_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_LONG_OUTPUT_BIAS);
+  }
+  const flatbuffers::String *short_input_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_SHORT_INPUT_WEIGHT);
+  }
+  const flatbuffers::String *short_input_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_SHORT_INPUT_BIAS);
+  }
+  const flatbuffers::String *lstm_input_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_LSTM_INPUT_WEIGHT);
+  }
+  const flatbuffers::String *lstm_recurrent_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_LSTM_RECURRENT_WEIGHT);
+  }
+  const flatbuffers::String *lstm_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_LSTM_BIAS);
+  }
+  reclite::fbs::LstmGateOrder lstm_gate_order() const {
+    return static_cast<reclite::fbs::LstmGateOrder>(GetField<uint8_t>(VT_LSTM_GATE_ORDER, 0));
+  }
+  float lstm_forget_bias() const {
+    return GetField<float>(VT_LSTM_FORGET_BIAS, 0.0f);
+  }
+  uint32_t lstm_layers() const {
+    return GetField<uint32_t>(VT_LSTM_LAYERS, 1);
+  }
+  const flatbuffers::String *attention_qkv_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_ATTENTION_QKV_WEIGHT);
+  }
+  const flatbuffers::String *attention_output_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_ATTENTION_OUTPUT_WEIGHT);
+  }
+  uint32_t attention_heads() const {
+    return GetField<uint32_t>(VT_ATTENTION_HEADS, 4);
+  }
+  float attention_mask_value() const {
+    return GetField<float>(VT_ATTENTION_MASK_VALUE, -4294967296.0f);
+  }
+  const flatbuffers::String *attention_norm_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_ATTENTION_NORM_WEIGHT);
+  }
+  const flatbuffers::String *attention_norm_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_ATTENTION_NORM_BIAS);
+  }
+  float attention_norm_epsilon() const {
+    return GetField<float>(VT_ATTENTION_NORM_EPSILON, 1e-9f);
+  }
+  const flatbuffers::String *user_attention_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_USER_ATTENTION_WEIGHT);
+  }
+  const flatbuffers::String *user_attention_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_USER_ATTENTION_BIAS);
+  }
+  const flatbuffers::String *gate_weight() const {
+    return GetPointer<const flatbuffers::String *>(VT_GATE_WEIGHT);
+  }
+  const flatbuffers::String *gate_bias() const {
+    return GetPointer<const flatbuffers::String *>(VT_GATE_BIAS);
+  }
+  const flatbuffers::String *item_embedding() const {
+    return GetPointer<const flatbuffers::String *>(VT_ITEM_EMBEDDING);
+  }
+  bool normalize_items() const {
+    return GetField<uint8_t>(VT_NORMALIZE_ITEMS, 1) != 0;
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyOffset(verifier, VT_VARIANT) &&
+           verifier.VerifyString(variant()) &&
+           VerifyField<uint32_t>(verifier, VT_UNITS, 4) &&
+           VerifyOffsetRequired(verifier, VT_USER_FIELDS) &&
+           verifier.VerifyVector(user_fields()) &&
+           verifier.VerifyVectorOfTables(user_fields()) &&
+           VerifyOffsetRequired(verifier, VT_PROFILE_WEIGHT) &&
+           verifier.VerifyString(profile_weight()) &&
+           VerifyOffset(verifier, VT_PROFILE_BIAS) &&
+           verifier.VerifyString(profile_bias()) &&
+           VerifyOffsetRequired(verifier, VT_SHORT_FIELDS) &&
+           verifier.VerifyVector(short_fields()) &&
+           verifier.VerifyVectorOfTables(short_fields()) &&
+           VerifyOffsetRequired(verifier, VT_LONG_FIELDS) &&
+           verifier.VerifyVector(long_fields()) &&
+           verifier.VerifyVectorOfTables(long_fields()) &&
+           VerifyField<uint32_t>(verifier, VT_SHORT_LENGTH, 4) &&
+           VerifyField<uint32_t>(verifier, VT_LONG_LENGTH, 4) &&
+           VerifyOffsetRequired(verifier, VT_LONG_ATTENTION_WEIGHTS) &&
+           verifier.VerifyVector(long_attention_weights()) &&
+           verifier.VerifyVectorOfStrings(long_attention_weights()) &&
+           VerifyOffset(verifier, VT_LONG_ATTENTION_BIASES) &&
+           verifier.VerifyVector(long_attention_biases()) &&
+           verifier.VerifyVectorOfStrings(long_attention_biases()) &&
+           VerifyOffsetRequired(verifier, VT_LONG_OUTPUT_WEIGHT) &&
+           verifier.VerifyString(long_output_weight()) &&
+           VerifyOffset(verifier, VT_LONG_OUTPUT_BIAS) &&
+           verifier.VerifyString(long_output_bias()) &&
+           VerifyOffsetRequired(verifier, VT_SHORT_INPUT_WEIGHT) &&
+           verifier.VerifyString(short_input_weight()) &&
+           VerifyOffset(verifier, VT_SHORT_INPUT_BIAS) &&
+           verifier.VerifyString(short_input_bias()) &&
+           VerifyOffsetRequired(verifier, VT_LSTM_INPUT_WEIGHT) &&
+           verifier.VerifyString(lstm_input_weight()) &&
+           VerifyOffsetRequired(verifier, VT_LSTM_RECURRENT_WEIGHT) &&
+           verifier.VerifyString(lstm_recurrent_weight()) &&
+           VerifyOffset(verifier, VT_LSTM_BIAS) &&
+           verifier.VerifyString(lstm_bias()) &&
+           VerifyField<uint8_t>(verifier, VT_LSTM_GATE_ORDER, 1) &&
+           VerifyField<float>(verifier, VT_LSTM_FORGET_BIAS, 4) &&
+           VerifyField<uint32_t>(verifier, VT_LSTM_LAYERS, 4) &&
+           VerifyOffsetRequired(verifier, VT_ATTENTION_QKV_WEIGHT) &&
+           verifier.VerifyString(attention_qkv_weight()) &&
+           VerifyOffsetRequired(verifier, VT_ATTENTION_OUTPUT_WEIGHT) &&
+           verifier.VerifyString(attention_output_weight()) &&
+           VerifyField<uint32_t>(verifier, VT_ATTENTION_HEADS, 4) &&
+           VerifyField<float>(verifier, VT_ATTENTION_MASK_VALUE, 4) &&
+           VerifyOffsetRequired(verifier, VT_ATTENTION_NORM_WEIGHT) &&
+           verifier.VerifyString(attention_norm_weight()) &&
+           VerifyOffsetRequired(verifier, VT_ATTENTION_NORM_BIAS) &&
+           verifier.VerifyString(attention_norm_bias()) &&
+           VerifyField<float>(verifier, VT_ATTENTION_NORM_EPSILON, 4) &&
+           VerifyOffsetRequired(verifier, VT_USER_ATTENTION_WEIGHT) &&
+           verifier.VerifyString(user_attention_weight()) &&
+           VerifyOffset(verifier, VT_USER_ATTENTION_BIAS) &&
+           verifier.VerifyString(user_attention_bias()) &&
+           VerifyOffsetRequired(verifier, VT_GATE_WEIGHT) &&
+           verifier.VerifyString(gate_weight()) &&
+           VerifyOffset(verifier, VT_GATE_BIAS) &&
+           verifier.VerifyString(gate_bias()) &&
+           VerifyOffsetRequired(verifier, VT_ITEM_EMBEDDING) &&
+           verifier.VerifyString(item_embedding()) &&
+           VerifyField<uint8_t>(verifier, VT_NORMALIZE_ITEMS, 1) &&
+           verifier.EndTable();
+  }
+};
+
+struct SdmConfigBuilder {
+  typedef SdmConfig Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_variant(flatbuffers::Offset<flatbuffers::String> variant) {
+    fbb_.AddOffset(SdmConfig::VT_VARIANT, variant);
+  }
+  void add_units(uint32_t units) {
+    fbb_.AddElement<uint32_t>(SdmConfig::VT_UNITS, units, 0);
+  }
+  void add_user_fields(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>>> user_fields) {
+    fbb_.AddOffset(SdmConfig::VT_USER_FIELDS, user_fields);
+  }
+  void add_profile_weight(flatbuffers::Offset<flatbuffers::String> profile_weight) {
+    fbb_.AddOffset(SdmConfig::VT_PROFILE_WEIGHT, profile_weight);
+  }
+  void add_profile_bias(flatbuffers::Offset<flatbuffers::String> profile_bias) {
+    fbb_.AddOffset(SdmConfig::VT_PROFILE_BIAS, profile_bias);
+  }
+  void add_short_fields(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>>> short_fields) {
+    fbb_.AddOffset(SdmConfig::VT_SHORT_FIELDS, short_fields);
+  }
+  void add_long_fields(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>>> long_fields) {
+    fbb_.AddOffset(SdmConfig::VT_LONG_FIELDS, long_fields);
+  }
+  void add_short_length(uint32_t short_length) {
+    fbb_.AddElement<uint32_t>(SdmConfig::VT_SHORT_LENGTH, short_length, 0);
+  }
+  void add_long_length(uint32_t long_length) {
+    fbb_.AddElement<uint32_t>(SdmConfig::VT_LONG_LENGTH, long_length, 0);
+  }
+  void add_long_attention_weights(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> long_attention_weights) {
+    fbb_.AddOffset(SdmConfig::VT_LONG_ATTENTION_WEIGHTS, long_attention_weights);
+  }
+  void add_long_attention_biases(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> long_attention_biases) {
+    fbb_.AddOffset(SdmConfig::VT_LONG_ATTENTION_BIASES, long_attention_biases);
+  }
+  void add_long_output_weight(flatbuffers::Offset<flatbuffers::String> long_output_weight) {
+    fbb_.AddOffset(SdmConfig::VT_LONG_OUTPUT_WEIGHT, long_output_weight);
+  }
+  void add_long_output_bias(flatbuffers::Offset<flatbuffers::String> long_output_bias) {
+    fbb_.AddOffset(SdmConfig::VT_LONG_OUTPUT_BIAS, long_output_bias);
+  }
+  void add_short_input_weight(flatbuffers::Offset<flatbuffers::String> short_input_weight) {
+    fbb_.AddOffset(SdmConfig::VT_SHORT_INPUT_WEIGHT, short_input_weight);
+  }
+  void add_short_input_bias(flatbuffers::Offset<flatbuffers::String> short_input_bias) {
+    fbb_.AddOffset(SdmConfig::VT_SHORT_INPUT_BIAS, short_input_bias);
+  }
+  void add_lstm_input_weight(flatbuffers::Offset<flatbuffers::String> lstm_input_weight) {
+    fbb_.AddOffset(SdmConfig::VT_LSTM_INPUT_WEIGHT, lstm_input_weight);
+  }
+  void add_lstm_recurrent_weight(flatbuffers::Offset<flatbuffers::String> lstm_recurrent_weight) {
+    fbb_.AddOffset(SdmConfig::VT_LSTM_RECURRENT_WEIGHT, lstm_recurrent_weight);
+  }
+  void add_lstm_bias(flatbuffers::Offset<flatbuffers::String> lstm_bias) {
+    fbb_.AddOffset(SdmConfig::VT_LSTM_BIAS, lstm_bias);
+  }
+  void add_lstm_gate_order(reclite::fbs::LstmGateOrder lstm_gate_order) {
+    fbb_.AddElement<uint8_t>(SdmConfig::VT_LSTM_GATE_ORDER, static_cast<uint8_t>(lstm_gate_order), 0);
+  }
+  void add_lstm_forget_bias(float lstm_forget_bias) {
+    fbb_.AddElement<float>(SdmConfig::VT_LSTM_FORGET_BIAS, lstm_forget_bias, 0.0f);
+  }
+  void add_lstm_layers(uint32_t lstm_layers) {
+    fbb_.AddElement<uint32_t>(SdmConfig::VT_LSTM_LAYERS, lstm_layers, 1);
+  }
+  void add_attention_qkv_weight(flatbuffers::Offset<flatbuffers::String> attention_qkv_weight) {
+    fbb_.AddOffset(SdmConfig::VT_ATTENTION_QKV_WEIGHT, attention_qkv_weight);
+  }
+  void add_attention_output_weight(flatbuffers::Offset<flatbuffers::String> attention_output_weight) {
+    fbb_.AddOffset(SdmConfig::VT_ATTENTION_OUTPUT_WEIGHT, attention_output_weight);
+  }
+  void add_attention_heads(uint32_t attention_heads) {
+    fbb_.AddElement<uint32_t>(SdmConfig::VT_ATTENTION_HEADS, attention_heads, 4);
+  }
+  void add_attention_mask_value(float attention_mask_value) {
+    fbb_.AddElement<float>(SdmConfig::VT_ATTENTION_MASK_VALUE, attention_mask_value, -4294967296.0f);
+  }
+  void add_attention_norm_weight(flatbuffers::Offset<flatbuffers::String> attention_norm_weight) {
+    fbb_.AddOffset(SdmConfig::VT_ATTENTION_NORM_WEIGHT, attention_norm_weight);
+  }
+  void add_attention_norm_bias(flatbuffers::Offset<flatbuffers::String> attention_norm_bias) {
+    fbb_.AddOffset(SdmConfig::VT_ATTENTION_NORM_BIAS, attention_norm_bias);
+  }
+  void add_attention_norm_epsilon(float attention_norm_epsilon) {
+    fbb_.AddElement<float>(SdmConfig::VT_ATTENTION_NORM_EPSILON, attention_norm_epsilon, 1e-9f);
+  }
+  void add_user_attention_weight(flatbuffers::Offset<flatbuffers::String> user_attention_weight) {
+    fbb_.AddOffset(SdmConfig::VT_USER_ATTENTION_WEIGHT, user_attention_weight);
+  }
+  void add_user_attention_bias(flatbuffers::Offset<flatbuffers::String> user_attention_bias) {
+    fbb_.AddOffset(SdmConfig::VT_USER_ATTENTION_BIAS, user_attention_bias);
+  }
+  void add_gate_weight(flatbuffers::Offset<flatbuffers::String> gate_weight) {
+    fbb_.AddOffset(SdmConfig::VT_GATE_WEIGHT, gate_weight);
+  }
+  void add_gate_bias(flatbuffers::Offset<flatbuffers::String> gate_bias) {
+    fbb_.AddOffset(SdmConfig::VT_GATE_BIAS, gate_bias);
+  }
+  void add_item_embedding(flatbuffers::Offset<flatbuffers::String> item_embedding) {
+    fbb_.AddOffset(SdmConfig::VT_ITEM_EMBEDDING, item_embedding);
+  }
+  void add_normalize_items(bool normalize_items) {
+    fbb_.AddElement<uint8_t>(SdmConfig::VT_NORMALIZE_ITEMS, static_cast<uint8_t>(normalize_items), 1);
+  }
+  explicit SdmConfigBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<SdmConfig> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<SdmConfig>(end);
+    fbb_.Required(o, SdmConfig::VT_USER_FIELDS);
+    fbb_.Required(o, SdmConfig::VT_PROFILE_WEIGHT);
+    fbb_.Required(o, SdmConfig::VT_SHORT_FIELDS);
+    fbb_.Required(o, SdmConfig::VT_LONG_FIELDS);
+    fbb_.Required(o, SdmConfig::VT_LONG_ATTENTION_WEIGHTS);
+    fbb_.Required(o, SdmConfig::VT_LONG_OUTPUT_WEIGHT);
+    fbb_.Required(o, SdmConfig::VT_SHORT_INPUT_WEIGHT);
+    fbb_.Required(o, SdmConfig::VT_LSTM_INPUT_WEIGHT);
+    fbb_.Required(o, SdmConfig::VT_LSTM_RECURRENT_WEIGHT);
+    fbb_.Required(o, SdmConfig::VT_ATTENTION_QKV_WEIGHT);
+    fbb_.Required(o, SdmConfig::VT_ATTENTION_OUTPUT_WEIGHT);
+    fbb_.Required(o, SdmConfig::VT_ATTENTION_NORM_WEIGHT);
+    fbb_.Required(o, SdmConfig::VT_ATTENTION_NORM_BIAS);
+    fbb_.Required(o, SdmConfig::VT_USER_ATTENTION_WEIGHT);
+    fbb_.Required(o, SdmConfig::VT_GATE_WEIGHT);
+    fbb_.Required(o, SdmConfig::VT_ITEM_EMBEDDING);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<SdmConfig> CreateSdmConfig(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    flatbuffers::Offset<flatbuffers::String> variant = 0,
+    uint32_t units = 0,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>>> user_fields = 0,
+    flatbuffers::Offset<flatbuffers::String> profile_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> profile_bias = 0,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>>> short_fields = 0,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::InputField>>> long_fields = 0,
+    uint32_t short_length = 0,
+    uint32_t long_length = 0,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> long_attention_weights = 0,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> long_attention_biases = 0,
+    flatbuffers::Offset<flatbuffers::String> long_output_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> long_output_bias = 0,
+    flatbuffers::Offset<flatbuffers::String> short_input_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> short_input_bias = 0,
+    flatbuffers::Offset<flatbuffers::String> lstm_input_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> lstm_recurrent_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> lstm_bias = 0,
+    reclite::fbs::LstmGateOrder lstm_gate_order = reclite::fbs::LstmGateOrder::ifgo,
+    float lstm_forget_bias = 0.0f,
+    uint32_t lstm_layers = 1,
+    flatbuffers::Offset<flatbuffers::String> attention_qkv_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> attention_output_weight = 0,
+    uint32_t attention_heads = 4,
+    float attention_mask_value = -4294967296.0f,
+    flatbuffers::Offset<flatbuffers::String> attention_norm_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> attention_norm_bias = 0,
+    float attention_norm_epsilon = 1e-9f,
+    flatbuffers::Offset<flatbuffers::String> user_attention_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> user_attention_bias = 0,
+    flatbuffers::Offset<flatbuffers::String> gate_weight = 0,
+    flatbuffers::Offset<flatbuffers::String> gate_bias = 0,
+    flatbuffers::Offset<flatbuffers::String> item_embedding = 0,
+    bool normalize_items = true) {
+  SdmConfigBuilder builder_(_fbb);
+  builder_.add_item_embedding(item_embedding);
+  builder_.add_gate_bias(gate_bias);
+  builder_.add_gate_weight(gate_weight);
+  builder_.add_user_attention_bias(user_attention_bias);
+  builder_.add_user_attention_weight(user_attention_weight);
+  builder_.add_attention_norm_epsilon(attention_norm_epsilon);
+  builder_.add_attention_norm_bias(attention_norm_bias);
+  builder_.add_attention_norm_weight(attention_norm_weight);
+  builder_.add_attention_mask_value(attention_mask_value);
+  builder_.add_attention_heads(attention_heads);
+  builder_.add_attention_output_weight(attention_output_weight);
+  builder_.add_attention_qkv_weight(attention_qkv_weight);
+  builder_.add_lstm_layers(lstm_layers);
+  builder_.add_lstm_forget_bias(lstm_forget_bias);
+  builder_.add_lstm_bias(lstm_bias);
+  builder_.add_lstm_recurrent_weight(lstm_recurrent_weight);
+  builder_.add_lstm_input_weight(lstm_input_weight);
+  builder_.add_short_input_bias(short_input_bias);
+  builder_.add_short_input_weight(short_input_weight);
+  builder_.add_long_output_bias(long_output_bias);
+  builder_.add_long_output_weight(long_output_weight);
+  builder_.add_long_attention_biases(long_attention_biases);
+  builder_.add_long_attention_weights(long_attention_weights);
+  builder_.add_long_length(long_length);
+  builder_.add_short_length(short_length);
+  builder_.add_long_fields(long_fields);
+  builder_.add_short_fields(short_fields);
+  builder_.add_profile_bias(profile_bias);
+  builder_.add_profile_weight(profile_weight);
+  builder_.add_user_fields(user_fields);
+  builder_.add_units(units);
+  builder_.add_variant(variant);
+  builder_.add_normalize_items(normalize_items);
+  builder_.add_lstm_gate_order(lstm_gate_order);
+  return builder_.Finish();
+}
+
+struct SdmConfig::Traits {
+  using type = SdmConfig;
+  static auto constexpr Create = CreateSdmConfig;
+};
+
+inline flatbuffers::Offset<SdmConfig> CreateSdmConfigDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    const char *variant = nullptr,
+    uint32_t units = 0,
+    const std::vector<flatbuffers::Offset<reclite::fbs::InputField>> *user_fields = nullptr,
+    const char *profile_weight = nullptr,
+    const char *profile_bias = nullptr,
+    const std::vector<flatbuffers::Offset<reclite::fbs::InputField>> *short_fields = nullptr,
+    const std::vector<flatbuffers::Offset<reclite::fbs::InputField>> *long_fields = nullptr,
+    uint32_t short_length = 0,
+    uint32_t long_length = 0,
+    const std::vector<flatbuffers::Offset<flatbuffers::String>> *long_attention_weights = nullptr,
+    const std::vector<flatbuffers::Offset<flatbuffers::String>> *long_attention_biases = nullptr,
+    const char *long_output_weight = nullptr,
+    const char *long_output_bias = nullptr,
+    const char *short_input_weight = nullptr,
+    const char *short_input_bias = nullptr,
+    const char *lstm_input_weight = nullptr,
+    const char *lstm_recurrent_weight = nullptr,
+    const char *lstm_bias = nullptr,
+    reclite::fbs::LstmGateOrder lstm_gate_order = reclite::fbs::LstmGateOrder::ifgo,
+    float lstm_forget_bias = 0.0f,
+    uint32_t lstm_layers = 1,
+    const char *attention_qkv_weight = nullptr,
+    const char *attention_output_weight = nullptr,
+    uint32_t attention_heads = 4,
+    float attention_mask_value = -4294967296.0f,
+    const char *attention_norm_weight = nullptr,
+    const char *attention_norm_bias = nullptr,
+    float attention_norm_epsilon = 1e-9f,
+    const char *user_attention_weight = nullptr,
+    const char *user_attention_bias = nullptr,
+    const char *gate_weight = nullptr,
+    const char *gate_bias = nullptr,
+    const char *item_embedding = nullptr,
+    bool normalize_items = true) {
+  auto variant__ = variant ? _fbb.CreateString(variant) : 0;
+  auto user_fields__ = user_fields ? _fbb.CreateVector<flatbuffers::Offset<reclite::fbs::InputField>>(*user_fields) : 0;
+  auto profile_weight__ = profile_weight ? _fbb.CreateString(profile_weight) : 0;
+  auto profile_bias__ = profile_bias ? _fbb.CreateString(profile_bias) : 0;
+  auto short_fields__ = short_fields ? _fbb.CreateVector<flatbuffers::Offset<reclite::fbs::InputField>>(*short_fields) : 0;
+  auto long_fields__ = long_fields ? _fbb.CreateVector<flatbuffers::Offset<reclite::fbs::InputField>>(*long_fields) : 0;
+  auto long_attention_weights__ = long_attention_weights ? _fbb.CreateVector<flatbuffers::Offset<flatbuffers::String>>(*long_attention_weights) : 0;
+  auto long_attention_biases__ = long_attention_biases ? _fbb.CreateVector<flatbuffers::Offset<flatbuffers::String>>(*long_attention_biases) : 0;
+  auto long_output_weight__ = long_output_weight ? _fbb.CreateString(long_output_weight) : 0;
+  auto long_output_bias__ = long_output_bias ? _fbb.CreateString(long_output_bias) : 0;
+  auto short_input_weight__ = short_input_weight ? _fbb.CreateString(short_input_weight) : 0;
+  auto short_input_bias__ = short_input_bias ? _fbb.CreateString(short_input_bias) : 0;
+  auto lstm_input_weight__ = lstm_input_weight ? _fbb.CreateString(lstm_input_weight) : 0;
+  auto lstm_recurrent_weight__ = lstm_recurrent_weight ? _fbb.CreateString(lstm_recurrent_weight) : 0;
+  auto lstm_bias__ = lstm_bias ? _fbb.CreateString(lstm_bias) : 0;
+  auto attention_qkv_weight__ = attention_qkv_weight ? _fbb.CreateString(attention_qkv_weight) : 0;
+  auto attention_output_weight__ = attention_output_weight ? _fbb.CreateString(attention_output_weight) : 0;
+  auto attention_norm_weight__ = attention_norm_weight ? _fbb.CreateString(attention_norm_weight) : 0;
+  auto attention_norm_bias__ = attention_norm_bias ? _fbb.CreateString(attention_norm_bias) : 0;
+  auto user_attention_weight__ = user_attention_weight ? _fbb.CreateString(user_attention_weight) : 0;
+  auto user_attention_bias__ = user_attention_bias ? _fbb.CreateString(user_attention_bias) : 0;
+  auto gate_weight__ = gate_weight ? _fbb.CreateString(gate_weight) : 0;
+  auto gate_bias__ = gate_bias ? _fbb.CreateString(gate_bias) : 0;
+  auto item_embedding__ = item_embedding ? _fbb.CreateString(item_embedding) : 0;
+  return reclite::fbs::CreateSdmConfig(
+      _fbb,
+      variant__,
+      units,
+      user_fields__,
+      profile_weight__,
+      profile_bias__,
+      short_fields__,
+      long_fields__,
+      short_length,
+      long_length,
+      long_attention_weights__,
+      long_attention_biases__,
+      long_output_weight__,
+      long_output_bias__,
+      short_input_weight__,
+      short_input_bias__,
+      lstm_input_weight__,
+      lstm_recurrent_weight__,
+      lstm_bias__,
+      lstm_gate_order,
+      lstm_forget_bias,
+      lstm_layers,
+      attention_qkv_weight__,
+      attention_output_weight__,
+      attention_heads,
+      attention_mask_value,
+      attention_norm_weight__,
+      attention_norm_bias__,
+      attention_norm_epsilon,
+      user_attention_weight__,
+      user_attention_bias__,
+      gate_weight__,
+      gate_bias__,
+      item_embedding__,
+      normalize_items);
+}
+
 struct ItemCatalogue FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef ItemCatalogueBuilder Builder;
   struct Traits;
@@ -2273,6 +3291,12 @@ struct Model FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const reclite::fbs::SasRecConfig *config_as_SasRecConfig() const {
     return config_type() == reclite::fbs::ArchitectureConfig::SasRecConfig ? static_cast<const reclite::fbs::SasRecConfig *>(config()) : nullptr;
   }
+  const reclite::fbs::MindConfig *config_as_MindConfig() const {
+    return config_type() == reclite::fbs::ArchitectureConfig::MindConfig ? static_cast<const reclite::fbs::MindConfig *>(config()) : nullptr;
+  }
+  const reclite::fbs::SdmConfig *config_as_SdmConfig() const {
+    return config_type() == reclite::fbs::ArchitectureConfig::SdmConfig ? static_cast<const reclite::fbs::SdmConfig *>(config()) : nullptr;
+  }
   const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::Tensor>> *tensors() const {
     return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<reclite::fbs::Tensor>> *>(VT_TENSORS);
   }
@@ -2324,6 +3348,14 @@ template<> inline const reclite::fbs::FmTwoTowerConfig *Model::config_as<reclite
 
 template<> inline const reclite::fbs::SasRecConfig *Model::config_as<reclite::fbs::SasRecConfig>() const {
   return config_as_SasRecConfig();
+}
+
+template<> inline const reclite::fbs::MindConfig *Model::config_as<reclite::fbs::MindConfig>() const {
+  return config_as_MindConfig();
+}
+
+template<> inline const reclite::fbs::SdmConfig *Model::config_as<reclite::fbs::SdmConfig>() const {
+  return config_as_SdmConfig();
 }
 
 struct ModelBuilder {
@@ -2453,6 +3485,14 @@ inline bool VerifyArchitectureConfig(flatbuffers::Verifier &verifier, const void
     }
     case ArchitectureConfig::SasRecConfig: {
       auto ptr = reinterpret_cast<const reclite::fbs::SasRecConfig *>(obj);
+      return verifier.VerifyTable(ptr);
+    }
+    case ArchitectureConfig::MindConfig: {
+      auto ptr = reinterpret_cast<const reclite::fbs::MindConfig *>(obj);
+      return verifier.VerifyTable(ptr);
+    }
+    case ArchitectureConfig::SdmConfig: {
+      auto ptr = reinterpret_cast<const reclite::fbs::SdmConfig *>(obj);
       return verifier.VerifyTable(ptr);
     }
     default: return true;

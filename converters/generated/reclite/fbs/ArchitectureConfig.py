@@ -8,3 +8,5 @@ class ArchitectureConfig(object):
     YoutubeDnnConfig = 2
     FmTwoTowerConfig = 3
     SasRecConfig = 4
+    MindConfig = 5
+    SdmConfig = 6

@@ -1,0 +1,67 @@
+"""Prints the table of docs/performance.md from the JSON lines the benchmark programs append to results.jsonl.
+
+  /usr/bin/python3 bench/bench_table.py build/bench/results.jsonl [--markdown]
+Ratio = peer median / our median (above 1: we are faster).
+"""
+
+import argparse
+import json
+
+TASKS = [
+    ("dssm_user", "DSSM user tower", ["pytorch", "libtorch"]),
+    ("youtube_dnn_user", "YouTubeDNN user tower", ["pytorch", "libtorch"]),
+    ("fm_user", "FM user vector", ["pytorch", "libtorch"]),
+    ("fm_user_scores_1000", "FM user vector + 1000 scores", ["pytorch", "libtorch"]),
+    ("hnsw_top100_default_ef", "hnsw top-100 / 100k, default ef", ["hnswlib", "faiss"]),
+    ("hnsw_top100_ef95", "hnsw top-100 / 100k, recall@100 >= 0.95", ["hnswlib", "faiss"]),
+    ("exact_top100", "exact top-100 / 100k x 64", ["pytorch", "faiss"]),
+    ("end_to_end", "end to end (DSSM + hnsw, history excluded)", []),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    timings, extras = {}, []
+    with open(args.results, encoding="utf-8") as stream:
+        for line in stream:
+            line = line.strip()
+            if not line:
+                continue
+            entry = json.loads(line)
+            if "median_us" in entry:
+                timings[(entry["task"], entry["impl"])] = entry
+            else:
+                extras.append(entry)
+    header = ["task", "ours median (us)", "ours p99 (us)", "peer", "peer median (us)", "peer p99 (us)",
+              "peer / ours"]
+    rows = []
+    for task, label, peers in TASKS:
+        ours = timings.get((task, "reclite"))
+        if ours is None:
+            continue
+        present = [p for p in peers if (task, p) in timings] or [None]
+        for peer in present:
+            other = timings.get((task, peer)) if peer else None
+            rows.append([label, f"{ours['median_us']:.2f}", f"{ours['p99_us']:.2f}", peer or "-",
+                         f"{other['median_us']:.2f}" if other else "-", f"{other['p99_us']:.2f}" if other else "-",
+                         f"{other['median_us'] / ours['median_us']:.2f}x" if other else "-"])
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+    else:
+        widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+        for row in [header] + rows:
+            print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
+    print()
+    for entry in extras:
+        print(f"{entry['impl']}: {entry['task']} = {entry['value']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

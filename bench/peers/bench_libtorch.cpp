@@ -1,0 +1,86 @@
+// Peer: the TorchScript user sides (torch.jit.trace, batch 1) of bench/make_bench_models.py run by libtorch,
+// one thread (at::set_num_threads(1)), under torch::InferenceMode. Inputs are built as tensors for all 1000
+// requests before timing (history item rows = external ids here; FM candidate entries = ids - 1), so only
+// forward() is timed: the most favourable setting for the peer.
+//   bench_libtorch --models=DIR [--results=FILE] [Google Benchmark flags]
+#include <benchmark/benchmark.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "bench_data.hpp"
+
+int main(int argc, char** argv) {
+  const std::string directory = bench::take_flag(argc, argv, "models", "build/bench/models");
+  const std::string results = bench::take_flag(argc, argv, "results");
+  benchmark::Initialize(&argc, argv);
+  at::set_num_threads(1);
+  at::set_num_interop_threads(1);
+
+  bench::Requests requests;
+  if (!bench::read_requests(directory + "/requests.bin", requests)) {
+    std::fprintf(stderr, "bench_libtorch: cannot read %s/requests.bin\n", directory.c_str());
+    return 1;
+  }
+  std::vector<torch::Tensor> categorical, history, candidates;
+  const auto int64 = torch::TensorOptions().dtype(torch::kInt64);
+  for (std::size_t r = 0; r < requests.count; ++r) {
+    categorical.push_back(torch::from_blob(const_cast<std::int64_t*>(requests.categorical(r)),
+                                           {1, static_cast<long>(requests.fields)}, int64).clone());
+    history.push_back(torch::from_blob(const_cast<std::int64_t*>(requests.history_ids(r)),
+                                       {1, static_cast<long>(requests.history)}, int64).clone());
+    candidates.push_back(torch::from_blob(const_cast<std::int64_t*>(requests.candidate_ids(r)),
+                                          {static_cast<long>(requests.candidates)}, int64).clone() - 1);
+  }
+  const std::size_t count = requests.count;
+
+  struct Case {
+    std::string task, file;
+    int inputs;  // 1: (categorical); 2: (categorical, history); 3: (categorical, candidates)
+  };
+  std::vector<Case> cases = {{"dssm_user", "dssm.user.ts", 2},
+                             {"youtube_dnn_user", "youtube_dnn.user.ts", 2},
+                             {"fm_user", "fm.user.ts", 1},
+                             {"fm_user_scores_1000", "fm.score.ts", 3}};
+  std::vector<torch::jit::script::Module> modules;
+  for (const auto& c : cases) {
+    modules.push_back(torch::jit::load(directory + "/" + c.file));
+    modules.back().eval();
+  }
+  {
+    // The profiling executor specialises a graph over its first calls; time the optimised graph, as a server would.
+    torch::InferenceMode guard;
+    for (std::size_t i = 0; i < cases.size(); ++i)
+      for (std::size_t r = 0; r < 50; ++r) {
+        std::vector<torch::jit::IValue> inputs{categorical[r]};
+        if (cases[i].inputs == 2) inputs.emplace_back(history[r]);
+        if (cases[i].inputs == 3) inputs.emplace_back(candidates[r]);
+        modules[i].forward(inputs);
+      }
+  }
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    benchmark::RegisterBenchmark(cases[i].task.c_str(), [&, i](benchmark::State& state) {
+      torch::InferenceMode guard;
+      auto& module = modules[i];
+      auto& pooled = bench::samples()[cases[i].task];
+      std::size_t call = 0;
+      for (auto _ : state) {
+        const std::size_t r = call++ % count;
+        std::vector<torch::jit::IValue> inputs{categorical[r]};
+        if (cases[i].inputs == 2) inputs.emplace_back(history[r]);
+        if (cases[i].inputs == 3) inputs.emplace_back(candidates[r]);
+        bench::Timer timer;
+        torch::Tensor out = module.forward(inputs).toTensor();
+        pooled.push_back(timer.microseconds());
+        benchmark::DoNotOptimize(out.data_ptr());
+      }
+    })->Unit(benchmark::kMicrosecond);
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  bench::write_results(results, "libtorch");
+  return 0;
+}
