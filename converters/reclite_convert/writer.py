@@ -12,12 +12,15 @@ import flatbuffers
 import numpy as np
 
 import reclite_convert  # noqa: F401  (puts the generated code on sys.path)
-from reclite.fbs import (Activation, Architecture, ArchitectureConfig, DenseLayer, DssmConfig, DType, FieldKind,
-                         FieldValue, FmField, FmTwoTowerConfig, IdSpace, InputField, ItemCatalogue, KeyValue, Model,
-                         Pooling, SelfTestSample, SelfTestTarget, Tensor, Tower, YoutubeDnnConfig)
+from reclite.fbs import (Activation, Architecture, ArchitectureConfig, BehaviourCombine, DenseLayer, DssmConfig, DType,
+                         FieldKind, FieldValue, FmField, FmTwoTowerConfig, IdSpace, InputField, ItemCatalogue,
+                         KeyValue, LstmGateOrder, MindConfig, Model, PaddingSide, Pooling, RoutingPadding,
+                         RoutingSoftmax, SasRecBlockStyle, SasRecConfig, SdmConfig, SelfTestSample, SelfTestTarget,
+                         Tensor, Tower, TransformerLayer, YoutubeDnnConfig)
 from reclite_convert.errors import ConversionError
-from reclite_convert.model_spec import (DssmConfigSpec, FmTwoTowerConfigSpec, ModelDescription, TensorData,
-                                        TowerSpec, YoutubeDnnConfigSpec)
+from reclite_convert.model_spec import (DssmConfigSpec, FmTwoTowerConfigSpec, MindConfigSpec, ModelDescription,
+                                        SasRecConfigSpec, SdmConfigSpec, TensorData, TowerSpec, TransformerLayerSpec,
+                                        YoutubeDnnConfigSpec)
 
 FILE_IDENTIFIER = b"RCLT"
 FORMAT_MAJOR = 1
@@ -100,11 +103,10 @@ class _Writer:
         InputField.InputFieldAddWidth(b, int(field.width))
         return InputField.InputFieldEnd(b)
 
-    def tower(self, tower: TowerSpec) -> int:
+    def dense_layers(self, layers) -> List[int]:
         b = self.builder
-        inputs = self.table_vector(Tower.TowerStartInputsVector, [self.input_field(f) for f in tower.inputs])
         layer_offsets = []
-        for layer in tower.layers:
+        for layer in layers:
             weight, bias = self.string(layer.weight), self.string(layer.bias)
             DenseLayer.DenseLayerStart(b)
             DenseLayer.DenseLayerAddWeight(b, weight)
@@ -112,7 +114,12 @@ class _Writer:
                 DenseLayer.DenseLayerAddBias(b, bias)
             DenseLayer.DenseLayerAddActivation(b, _enum(Activation.Activation, layer.activation))
             layer_offsets.append(DenseLayer.DenseLayerEnd(b))
-        layers = self.table_vector(Tower.TowerStartLayersVector, layer_offsets)
+        return layer_offsets
+
+    def tower(self, tower: TowerSpec) -> int:
+        b = self.builder
+        inputs = self.table_vector(Tower.TowerStartInputsVector, [self.input_field(f) for f in tower.inputs])
+        layers = self.table_vector(Tower.TowerStartLayersVector, self.dense_layers(tower.layers))
         Tower.TowerStart(b)
         Tower.TowerAddInputs(b, inputs)
         Tower.TowerAddLayers(b, layers)
@@ -120,8 +127,140 @@ class _Writer:
         Tower.TowerAddTemperature(b, float(tower.temperature))
         return Tower.TowerEnd(b)
 
+    def transformer_layer(self, layer: TransformerLayerSpec) -> int:
+        b = self.builder
+        parts = ("query_weight", "query_bias", "key_weight", "key_bias", "value_weight", "value_bias",
+                 "output_weight", "output_bias", "attention_norm_weight", "attention_norm_bias", "inner_weight",
+                 "inner_bias", "outer_weight", "outer_bias", "feed_forward_norm_weight", "feed_forward_norm_bias")
+        names = {part: self.string(getattr(layer, part)) for part in parts}
+        TransformerLayer.TransformerLayerStart(b)
+        for part in parts:
+            if names[part]:
+                adder = "TransformerLayerAdd" + "".join(word.capitalize() for word in part.split("_"))
+                getattr(TransformerLayer, adder)(b, names[part])
+        return TransformerLayer.TransformerLayerEnd(b)
+
+    def sasrec_config(self, config: SasRecConfigSpec) -> int:
+        b = self.builder
+        layers = self.table_vector(SasRecConfig.SasRecConfigStartLayersVector,
+                                   [self.transformer_layer(layer) for layer in config.layers])
+        strings = {name: self.string(getattr(config, name))
+                   for name in ("variant", "history_field", "item_embedding", "position_embedding",
+                                "embedding_norm_weight", "embedding_norm_bias", "final_norm_weight",
+                                "final_norm_bias")}
+        S = SasRecConfig
+        S.SasRecConfigStart(b)
+        S.SasRecConfigAddVariant(b, strings["variant"])
+        S.SasRecConfigAddHistoryField(b, strings["history_field"])
+        S.SasRecConfigAddItemEmbedding(b, strings["item_embedding"])
+        S.SasRecConfigAddPositionEmbedding(b, strings["position_embedding"])
+        S.SasRecConfigAddMaxLength(b, int(config.max_length))
+        S.SasRecConfigAddHiddenSize(b, int(config.hidden_size))
+        S.SasRecConfigAddHeads(b, int(config.heads))
+        S.SasRecConfigAddInnerSize(b, int(config.inner_size))
+        S.SasRecConfigAddActivation(b, _enum(Activation.Activation, config.activation))
+        S.SasRecConfigAddLayerNormEpsilon(b, float(config.layer_norm_epsilon))
+        S.SasRecConfigAddEmbeddingScale(b, float(config.embedding_scale))
+        S.SasRecConfigAddPaddingRow(b, int(config.padding_row))
+        S.SasRecConfigAddPaddingSide(b, _enum(PaddingSide.PaddingSide, config.padding_side))
+        S.SasRecConfigAddPositionOffset(b, int(config.position_offset))
+        S.SasRecConfigAddPadsUsePositionZero(b, bool(config.pads_use_position_zero))
+        if strings["embedding_norm_weight"]:
+            S.SasRecConfigAddEmbeddingNormWeight(b, strings["embedding_norm_weight"])
+            S.SasRecConfigAddEmbeddingNormBias(b, strings["embedding_norm_bias"])
+        S.SasRecConfigAddMaskPaddingKeys(b, bool(config.mask_padding_keys))
+        S.SasRecConfigAddMaskValue(b, float(config.mask_value))
+        S.SasRecConfigAddZeroPaddingRows(b, bool(config.zero_padding_rows))
+        S.SasRecConfigAddBlockStyle(b, _enum(SasRecBlockStyle.SasRecBlockStyle, config.block_style))
+        S.SasRecConfigAddLayers(b, layers)
+        if strings["final_norm_weight"]:
+            S.SasRecConfigAddFinalNormWeight(b, strings["final_norm_weight"])
+            S.SasRecConfigAddFinalNormBias(b, strings["final_norm_bias"])
+        return S.SasRecConfigEnd(b)
+
+    def mind_config(self, config: MindConfigSpec) -> int:
+        b = self.builder
+        history = self.table_vector(MindConfig.MindConfigStartHistoryFieldsVector,
+                                    [self.input_field(f) for f in config.history_fields])
+        users = self.table_vector(MindConfig.MindConfigStartUserFieldsVector,
+                                  [self.input_field(f) for f in config.user_fields])
+        head = self.table_vector(MindConfig.MindConfigStartHeadLayersVector, self.dense_layers(config.head_layers))
+        strings = {name: self.string(getattr(config, name))
+                   for name in ("variant", "bilinear_weight", "initial_logits", "item_embedding")}
+        M = MindConfig
+        M.MindConfigStart(b)
+        M.MindConfigAddVariant(b, strings["variant"])
+        M.MindConfigAddHistoryFields(b, history)
+        M.MindConfigAddBehaviourCombine(b, _enum(BehaviourCombine.BehaviourCombine, config.behaviour_combine))
+        M.MindConfigAddPaddingSide(b, _enum(PaddingSide.PaddingSide, config.padding_side))
+        M.MindConfigAddMaxLength(b, int(config.max_length))
+        M.MindConfigAddHiddenSize(b, int(config.hidden_size))
+        M.MindConfigAddBilinearWeight(b, strings["bilinear_weight"])
+        M.MindConfigAddInterests(b, int(config.interests))
+        M.MindConfigAddRoutingIterations(b, int(config.routing_iterations))
+        M.MindConfigAddInitialLogits(b, strings["initial_logits"])
+        M.MindConfigAddRoutingSoftmax(b, _enum(RoutingSoftmax.RoutingSoftmax, config.routing_softmax))
+        M.MindConfigAddRoutingPadding(b, _enum(RoutingPadding.RoutingPadding, config.routing_padding))
+        M.MindConfigAddPadLogit(b, float(config.pad_logit))
+        M.MindConfigAddSquashEpsilon(b, float(config.squash_epsilon))
+        M.MindConfigAddDynamicInterests(b, bool(config.dynamic_interests))
+        M.MindConfigAddInactiveLogit(b, float(config.inactive_logit))
+        M.MindConfigAddMaskInactiveInterests(b, bool(config.mask_inactive_interests))
+        M.MindConfigAddUpdateLogitsOnLastIteration(b, bool(config.update_logits_on_last_iteration))
+        M.MindConfigAddUserFields(b, users)
+        M.MindConfigAddHeadLayers(b, head)
+        M.MindConfigAddHeadL2Normalize(b, bool(config.head_l2_normalize))
+        M.MindConfigAddLabelAttentionPower(b, float(config.label_attention_power))
+        M.MindConfigAddItemEmbedding(b, strings["item_embedding"])
+        M.MindConfigAddNormalizeItems(b, bool(config.normalize_items))
+        return M.MindConfigEnd(b)
+
+    def sdm_config(self, config: SdmConfigSpec) -> int:
+        b = self.builder
+        S = SdmConfig
+        users = self.table_vector(S.SdmConfigStartUserFieldsVector, [self.input_field(f) for f in config.user_fields])
+        short = self.table_vector(S.SdmConfigStartShortFieldsVector,
+                                  [self.input_field(f) for f in config.short_fields])
+        long = self.table_vector(S.SdmConfigStartLongFieldsVector, [self.input_field(f) for f in config.long_fields])
+        attention_weights = self.table_vector(S.SdmConfigStartLongAttentionWeightsVector,
+                                              [self.string(n) for n in config.long_attention_weights])
+        attention_biases = self.table_vector(S.SdmConfigStartLongAttentionBiasesVector,
+                                             [self.string(n) for n in config.long_attention_biases])
+        names = ("variant", "profile_weight", "profile_bias", "long_output_weight", "long_output_bias",
+                 "short_input_weight", "short_input_bias", "lstm_input_weight", "lstm_recurrent_weight", "lstm_bias",
+                 "attention_qkv_weight", "attention_output_weight", "attention_norm_weight", "attention_norm_bias",
+                 "user_attention_weight", "user_attention_bias", "gate_weight", "gate_bias", "item_embedding")
+        strings = {name: self.string(getattr(config, name)) for name in names}
+        S.SdmConfigStart(b)
+        for name in names:
+            if strings[name]:
+                getattr(S, "SdmConfigAdd" + "".join(w.capitalize() for w in name.split("_")))(b, strings[name])
+        S.SdmConfigAddUnits(b, int(config.units))
+        S.SdmConfigAddUserFields(b, users)
+        S.SdmConfigAddShortFields(b, short)
+        S.SdmConfigAddLongFields(b, long)
+        S.SdmConfigAddShortLength(b, int(config.short_length))
+        S.SdmConfigAddLongLength(b, int(config.long_length))
+        S.SdmConfigAddLongAttentionWeights(b, attention_weights)
+        if config.long_attention_biases:
+            S.SdmConfigAddLongAttentionBiases(b, attention_biases)
+        S.SdmConfigAddLstmGateOrder(b, _enum(LstmGateOrder.LstmGateOrder, config.lstm_gate_order))
+        S.SdmConfigAddLstmForgetBias(b, float(config.lstm_forget_bias))
+        S.SdmConfigAddLstmLayers(b, int(config.lstm_layers))
+        S.SdmConfigAddAttentionHeads(b, int(config.attention_heads))
+        S.SdmConfigAddAttentionMaskValue(b, float(config.attention_mask_value))
+        S.SdmConfigAddAttentionNormEpsilon(b, float(config.attention_norm_epsilon))
+        S.SdmConfigAddNormalizeItems(b, bool(config.normalize_items))
+        return S.SdmConfigEnd(b)
+
     def config(self, config) -> (int, int):
         b = self.builder
+        if isinstance(config, MindConfigSpec):
+            return ArchitectureConfig.ArchitectureConfig.MindConfig, self.mind_config(config)
+        if isinstance(config, SdmConfigSpec):
+            return ArchitectureConfig.ArchitectureConfig.SdmConfig, self.sdm_config(config)
+        if isinstance(config, SasRecConfigSpec):
+            return ArchitectureConfig.ArchitectureConfig.SasRecConfig, self.sasrec_config(config)
         if isinstance(config, DssmConfigSpec):
             user, item = self.tower(config.user_tower), self.tower(config.item_tower)
             DssmConfig.DssmConfigStart(b)

@@ -10,4 +10,6 @@
 #include "reclite/core/span.hpp"
 #include "reclite/format/model_file.hpp"
 #include "reclite/models/model.hpp"
+#include "reclite/models/sequence_session.hpp"
+#include "reclite/models/sequence_state.hpp"
 #include "reclite/models/session.hpp"

@@ -4,11 +4,14 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <new>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "format/tiny_model.hpp"
+#include "format/tiny_sasrec.hpp"
 #include "reclite/reclite.hpp"
 #include "request_json.hpp"
 #include "support/check.hpp"
@@ -81,4 +84,53 @@ TEST_CASE("allocation/session: many sessions share one model across threads with
   }
   for (auto& thread : threads) thread.join();
   CHECK(mismatches.load() == 0);
+}
+
+// SASRec: encode_user, SequenceSession::append (incremental and re-encoding) and reset allocate nothing after
+// warm-up, for every variant (small models built in C++, plus the converter's fixtures when they exist).
+namespace {
+void check_sasrec_allocations(const reclite::Model& model, const std::vector<std::int64_t>& catalogue_ids) {
+  reclite::Session session(model);
+  std::vector<float> vector(model.user_dim());
+  std::vector<std::int64_t> history(catalogue_ids.begin(), catalogue_ids.begin() + 5);
+  reclite::FieldInput field;
+  field.ids = reclite::Span<const std::int64_t>(history.data(), history.size());
+  const reclite::Span<const reclite::FieldInput> request(&field, 1);
+  REQUIRE(session.encode_user(request, vector));  // warm-up
+  auto sequences = reclite::SequenceSession::create(model);
+  REQUIRE(sequences);
+  auto state = sequences->start(reclite::Span<const std::int64_t>(history.data(), 2));
+  REQUIRE(state);
+  const std::size_t before = allocations.load();
+  for (int round = 0; round < 3; ++round) CHECK(session.encode_user(request, vector).has_value());
+  for (std::size_t i = 0; i < 3 * model.file().sasrec()->max_length; ++i)
+    CHECK(sequences->append(*state, catalogue_ids[i % catalogue_ids.size()]).has_value());
+  CHECK(sequences->reset(*state, history).has_value());
+  CHECK(allocations.load() == before);
+}
+}  // namespace
+
+TEST_CASE("allocation/sasrec: encode_user and sequence appends allocate nothing after warm-up") {
+  for (const std::string& variant : test::sasrec_variants()) {
+    CAPTURE(variant);
+    test::TinySasRecOptions options;
+    options.spec = test::sasrec_spec(variant);
+    test::AlignedBuffer buffer(test::build_tiny_sasrec(options).bytes);
+    auto loaded = reclite::Model::from_buffer(buffer.data(), buffer.size, "tiny_sasrec.reclite");
+    REQUIRE(loaded);
+    std::vector<std::int64_t> ids(loaded->catalogue().external_ids(),
+                                  loaded->catalogue().external_ids() + loaded->catalogue().size());
+    check_sasrec_allocations(*loaded, ids);
+  }
+  std::ifstream module(std::string(RECLITE_SOURCE_DIR) + "/converters/reclite_convert/sasrec_fixtures.py");
+  if (!module.good()) return;
+  const tool::Json manifest = test::read_json_fixture("sasrec/manifest.json");
+  for (const auto& item : manifest.find("fixtures")->items) {
+    CAPTURE(item.text);
+    auto loaded = reclite::Model::load(test::fixture_path("sasrec/" + item.text + ".reclite"));
+    REQUIRE(loaded);
+    std::vector<std::int64_t> ids(loaded->catalogue().external_ids(),
+                                  loaded->catalogue().external_ids() + loaded->catalogue().size());
+    check_sasrec_allocations(*loaded, ids);
+  }
 }

@@ -32,11 +32,16 @@ enum class ErrorCode : std::uint16_t {
   non_finite_input = 42,
   output_size = 43,
   unknown_field = 44,
+  empty_history = 45,
   // Item index
   not_an_index_file = 60,
   corrupt_index = 61,
   index_model_mismatch = 62,
   index_library_error = 63,
+  // Sequence state (SASRec incremental updates, models/sequence_state.hpp)
+  corrupt_state = 80,
+  unsupported_state_version = 81,
+  state_model_mismatch = 82,
 };
 
 // Stable snake_case name of a code, as in docs/errors.md.
@@ -61,10 +66,14 @@ constexpr const char* error_code_name(ErrorCode code) noexcept {
     case ErrorCode::non_finite_input: return "non_finite_input";
     case ErrorCode::output_size: return "output_size";
     case ErrorCode::unknown_field: return "unknown_field";
+    case ErrorCode::empty_history: return "empty_history";
     case ErrorCode::not_an_index_file: return "not_an_index_file";
     case ErrorCode::corrupt_index: return "corrupt_index";
     case ErrorCode::index_model_mismatch: return "index_model_mismatch";
     case ErrorCode::index_library_error: return "index_library_error";
+    case ErrorCode::corrupt_state: return "corrupt_state";
+    case ErrorCode::unsupported_state_version: return "unsupported_state_version";
+    case ErrorCode::state_model_mismatch: return "state_model_mismatch";
   }
   return "unknown_error";
 }

@@ -126,6 +126,53 @@ struct FmTwoTowerConfig {
   std::uint32_t embedding_dim = 0;
 };
 
+// SASRec (schemas/model.fbs SasRecConfig, TransformerLayer): every public variant, spelled out by these fields.
+enum class SasRecBlockStyle : std::uint8_t { post_norm = 0, query_norm = 1, pre_norm = 2 };
+enum class PaddingSide : std::uint8_t { right = 0, left = 1 };
+
+constexpr const char* block_style_name(SasRecBlockStyle style) noexcept {
+  return style == SasRecBlockStyle::post_norm ? "post_norm" : style == SasRecBlockStyle::query_norm ? "query_norm" : "pre_norm";
+}
+constexpr const char* padding_side_name(PaddingSide side) noexcept { return side == PaddingSide::right ? "right" : "left"; }
+
+// Tensor names of one transformer block; empty means absent (an absent bias is zero, an absent output
+// projection is the identity).
+struct TransformerLayerConfig {
+  std::string query_weight, query_bias;
+  std::string key_weight, key_bias;
+  std::string value_weight, value_bias;
+  std::string output_weight, output_bias;
+  std::string attention_norm_weight, attention_norm_bias;
+  std::string inner_weight, inner_bias;
+  std::string outer_weight, outer_bias;
+  std::string feed_forward_norm_weight, feed_forward_norm_bias;
+};
+
+struct SasRecConfig {
+  std::string variant;
+  std::string history_field;
+  std::string item_embedding;      // [item_rows, hidden]
+  std::string position_embedding;  // [position_rows, hidden]
+  std::uint32_t max_length = 0;
+  std::uint32_t hidden_size = 0;
+  std::uint32_t heads = 0;
+  std::uint32_t inner_size = 0;
+  Activation activation = Activation::relu;
+  float layer_norm_epsilon = 1e-8f;
+  float embedding_scale = 1.0f;
+  std::int64_t padding_row = 0;
+  PaddingSide padding_side = PaddingSide::right;
+  std::uint32_t position_offset = 0;
+  bool pads_use_position_zero = false;
+  std::string embedding_norm_weight, embedding_norm_bias;
+  bool mask_padding_keys = false;
+  float mask_value = -10000.0f;
+  bool zero_padding_rows = false;
+  SasRecBlockStyle block_style = SasRecBlockStyle::post_norm;
+  std::vector<TransformerLayerConfig> layers;
+  std::string final_norm_weight, final_norm_bias;
+};
+
 // The catalogue, viewed in place. Pointers stay valid while the ModelFile lives.
 struct CatalogueView {
   std::size_t count = 0;

@@ -38,6 +38,7 @@ struct TensorInfo {
   const std::uint8_t* data = nullptr;
   std::size_t byte_size = 0;
   std::size_t element_count = 0;
+  std::uint32_t stored_crc32 = 0;  // the CRC-32 the converter stored (checked at open unless disabled)
 
   const float* f32() const noexcept { return reinterpret_cast<const float*>(data); }
   const std::int32_t* i32() const noexcept { return reinterpret_cast<const std::int32_t*>(data); }
@@ -83,6 +84,7 @@ class ModelFile {
   const DssmConfig* dssm() const noexcept { return dssm_.get(); }
   const YoutubeDnnConfig* youtube_dnn() const noexcept { return youtube_dnn_.get(); }
   const FmTwoTowerConfig* fm_two_tower() const noexcept { return fm_two_tower_.get(); }
+  const SasRecConfig* sasrec() const noexcept { return sasrec_.get(); }
   const std::vector<SelfTestSampleView>& self_test() const noexcept { return self_test_; }
   const std::vector<std::pair<std::string, std::string>>& metadata() const noexcept { return metadata_; }
 
@@ -180,6 +182,7 @@ class ModelFile {
       info.data = tensor->data()->data();
       info.byte_size = tensor->data()->size();
       info.element_count = elements;
+      info.stored_crc32 = tensor->crc32();
       if (reinterpret_cast<std::uintptr_t>(info.data) % dtype_size(info.dtype) != 0)
         return fail(ErrorCode::corrupt_file, path + ": tensor '" + info.name + "': data is not aligned to its element size");
       if (options.verify_checksums && crc32(info.data, info.byte_size) != tensor->crc32())
@@ -292,10 +295,78 @@ class ModelFile {
             FmTwoTowerConfig{std::move(*user), std::move(*item), config->embedding_dim()});
         return {};
       }
+      case Architecture::sasrec: {
+        const auto* config = root_->config_as_SasRecConfig();
+        if (config == nullptr) return mismatch("SasRecConfig");
+        auto sasrec = read_sasrec(config);
+        RECLITE_TRY(sasrec);
+        sasrec_ = std::make_unique<SasRecConfig>(std::move(*sasrec));
+        return {};
+      }
       default:
         return fail(ErrorCode::invalid_config, path + ": architecture " + std::to_string(architecture) +
-                                                   " is not supported by this reader (dssm, youtube_dnn, fm_two_tower)");
+                                                   " is not supported by this reader (dssm, youtube_dnn, fm_two_tower, sasrec)");
     }
+  }
+
+  // Enum values are checked here (a file may hold values this reader does not know); ranges and tensors are
+  // checked by models/sasrec.hpp, which knows what they mean.
+  Result<SasRecConfig> read_sasrec(const fbs::SasRecConfig* config) const {
+    const std::string& path = file_->path();
+    SasRecConfig result;
+    result.variant = text(config->variant());
+    result.history_field = config->history_field()->str();
+    result.item_embedding = config->item_embedding()->str();
+    result.position_embedding = config->position_embedding()->str();
+    result.max_length = config->max_length();
+    result.hidden_size = config->hidden_size();
+    result.heads = config->heads();
+    result.inner_size = config->inner_size();
+    const auto activation = static_cast<std::uint8_t>(config->activation());
+    if (activation > static_cast<std::uint8_t>(Activation::gelu_erf))
+      return fail(ErrorCode::invalid_config, path + ": sasrec.activation: unknown value " + std::to_string(activation));
+    result.activation = static_cast<Activation>(activation);
+    result.layer_norm_epsilon = config->layer_norm_epsilon();
+    result.embedding_scale = config->embedding_scale();
+    result.padding_row = config->padding_row();
+    const auto side = static_cast<std::uint8_t>(config->padding_side());
+    if (side > static_cast<std::uint8_t>(PaddingSide::left))
+      return fail(ErrorCode::invalid_config, path + ": sasrec.padding_side: unknown value " + std::to_string(side));
+    result.padding_side = static_cast<PaddingSide>(side);
+    result.position_offset = config->position_offset();
+    result.pads_use_position_zero = config->pads_use_position_zero();
+    result.embedding_norm_weight = text(config->embedding_norm_weight());
+    result.embedding_norm_bias = text(config->embedding_norm_bias());
+    result.mask_padding_keys = config->mask_padding_keys();
+    result.mask_value = config->mask_value();
+    result.zero_padding_rows = config->zero_padding_rows();
+    const auto style = static_cast<std::uint8_t>(config->block_style());
+    if (style > static_cast<std::uint8_t>(SasRecBlockStyle::pre_norm))
+      return fail(ErrorCode::invalid_config, path + ": sasrec.block_style: unknown value " + std::to_string(style));
+    result.block_style = static_cast<SasRecBlockStyle>(style);
+    for (const fbs::TransformerLayer* layer : *config->layers()) {
+      TransformerLayerConfig names;
+      names.query_weight = layer->query_weight()->str();
+      names.query_bias = text(layer->query_bias());
+      names.key_weight = layer->key_weight()->str();
+      names.key_bias = text(layer->key_bias());
+      names.value_weight = layer->value_weight()->str();
+      names.value_bias = text(layer->value_bias());
+      names.output_weight = text(layer->output_weight());
+      names.output_bias = text(layer->output_bias());
+      names.attention_norm_weight = layer->attention_norm_weight()->str();
+      names.attention_norm_bias = layer->attention_norm_bias()->str();
+      names.inner_weight = layer->inner_weight()->str();
+      names.inner_bias = text(layer->inner_bias());
+      names.outer_weight = layer->outer_weight()->str();
+      names.outer_bias = text(layer->outer_bias());
+      names.feed_forward_norm_weight = layer->feed_forward_norm_weight()->str();
+      names.feed_forward_norm_bias = layer->feed_forward_norm_bias()->str();
+      result.layers.push_back(std::move(names));
+    }
+    result.final_norm_weight = text(config->final_norm_weight());
+    result.final_norm_bias = text(config->final_norm_bias());
+    return result;
   }
 
   Result<void> read_catalogue() {
@@ -369,6 +440,7 @@ class ModelFile {
   std::unique_ptr<DssmConfig> dssm_;
   std::unique_ptr<YoutubeDnnConfig> youtube_dnn_;
   std::unique_ptr<FmTwoTowerConfig> fm_two_tower_;
+  std::unique_ptr<SasRecConfig> sasrec_;
   std::vector<SelfTestSampleView> self_test_;
   std::vector<std::pair<std::string, std::string>> metadata_;
 };

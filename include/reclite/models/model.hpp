@@ -22,6 +22,7 @@
 #include "reclite/models/dssm.hpp"
 #include "reclite/models/fm_two_tower.hpp"
 #include "reclite/models/request.hpp"
+#include "reclite/models/sasrec.hpp"
 #include "reclite/models/workspace.hpp"
 #include "reclite/models/youtube_dnn.hpp"
 
@@ -87,7 +88,8 @@ class Model {
   std::size_t item_dim() const noexcept { return state_->architecture->item_dim(); }
 
   const models::Catalogue& catalogue() const noexcept { return state_->catalogue; }
-  // Item vectors the converter precomputed, [catalogue().size(), item_dim()] row-major; null if absent.
+  // Item vectors the converter precomputed, [catalogue().size(), item_dim()] row-major; for SASRec without them,
+  // the item table viewed in place when catalogue entries are consecutive rows; null otherwise.
   const float* item_vectors() const noexcept { return state_->item_vectors; }
 
   // Recomputes the embedded self-test samples; `passed` tells whether all are within tolerance.
@@ -128,6 +130,14 @@ class Model {
       case Architecture::fm_two_tower: {
         auto built = models::FmTwoTowerModel::build(state.file, state.catalogue);
         RECLITE_TRY(built);
+        state.architecture = std::move(*built);
+        break;
+      }
+      case Architecture::sasrec: {
+        auto built = models::SasRecModel::build(state.file, state.catalogue);
+        RECLITE_TRY(built);
+        // Without precomputed vectors, the item table itself serves when catalogue entries are consecutive rows.
+        state.item_vectors = (*built)->item_vectors();
         state.architecture = std::move(*built);
         break;
       }
