@@ -26,6 +26,8 @@ RECALL_K = 10
 DEFAULT_RECALL_QUERIES = 1000
 # hnswlib searches with ids as C `int` in places, so a catalogue must stay below 2^31 entries.
 MAX_ITEMS = 2**31 - 1
+# The largest default ef build_index will store: beyond it a graph search costs about as much as an exact scan.
+DEFAULT_MAX_EF = 1024
 # The first rungs of the ef ladder; beyond them each rung is 1.5x or 2x the one before (768, 1024, ...).
 EF_LADDER_START = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
@@ -42,7 +44,7 @@ class IndexSummary:
     measured_recall: float
     recall_target: float
     recall_queries: int
-    # False when even the largest ef tried (>= count) stayed below recall_target.
+    # False when even the largest ef tried (the first rung >= count, capped at max_ef) stayed below recall_target.
     target_met: bool
 
 
@@ -173,7 +175,7 @@ def _write_rlindex(path, fields, external_ids):
 
 
 def build_index(vectors, external_ids, out_path, m=16, ef_construction=200, recall_target=0.98, queries=None,
-                seed=0, threads=1):
+                seed=0, threads=1, max_ef=DEFAULT_MAX_EF):
     """Builds out_path (.rlindex) and out_path + '.hnsw'; returns an IndexSummary.
 
     vectors: float32 [count, dim], row i is catalogue entry i; external_ids: int64 [count], unique.
@@ -198,7 +200,9 @@ def build_index(vectors, external_ids, out_path, m=16, ef_construction=200, reca
 
     truth = exact_top_k(vectors, queries, RECALL_K)
     chosen_ef, chosen_recall, target_met = None, 0.0, False
-    for ef in ef_ladder(count):
+    # An ef far beyond the graph's reach only makes every search slow (and the tuning itself takes minutes on a
+    # large catalogue): the ladder stops at max_ef, and target_met says whether the target was reached.
+    for ef in [rung for rung in ef_ladder(count) if rung <= max(max_ef, EF_LADDER_START[0])]:
         recall = recall_at(index, queries, truth, ef)
         chosen_ef, chosen_recall = ef, recall
         if recall >= recall_target:
@@ -291,6 +295,9 @@ def add_arguments(parser):
                         help="recall@10 the stored default ef must reach on held-out queries (default 0.98)")
     parser.add_argument("--queries", help=".npy float32 [q, dim]: user vectors to tune ef on (default: 1000 "
                                           "made from perturbed items and mixtures of items)")
+    parser.add_argument("--max-ef", type=int, default=DEFAULT_MAX_EF,
+                        help=f"largest default ef to store; if the target is not reached by then, a warning (default "
+                             f"{DEFAULT_MAX_EF})")
     parser.add_argument("--seed", type=int, default=0, help="seed for the generated queries and the graph")
     parser.add_argument("--threads", type=int, default=1, help="insertion threads (1: reproducible file)")
 
@@ -307,7 +314,8 @@ def run(args):
         raise ConversionError("build-index: give --model, or --vectors with --ids")
     queries = np.load(args.queries) if args.queries else None
     summary = build_index(vectors, external_ids, args.output, m=args.m, ef_construction=args.ef_construction,
-                          recall_target=args.recall_target, queries=queries, seed=args.seed, threads=args.threads)
+                          recall_target=args.recall_target, queries=queries, seed=args.seed, threads=args.threads,
+                          max_ef=args.max_ef)
     print(f"{summary.index_path}: {summary.count} items of dim {summary.dim}, default ef {summary.default_ef}, "
           f"recall@{RECALL_K} {summary.measured_recall:.4f} on {summary.recall_queries} held-out queries "
           f"(target {summary.recall_target})")

@@ -42,6 +42,13 @@ class IndexBuilderTest(unittest.TestCase):
         self.assertAlmostEqual(table.MeasuredRecall(), summary.measured_recall, places=6)
         self.assertEqual(table.RecallQueries(), 1000)
 
+    def test_an_unreachable_target_stops_at_max_ef_and_says_so(self):
+        path = os.path.join(self.folder.name, "capped.rlindex")
+        summary = build_index(self.vectors, self.ids, path, recall_target=1.0, max_ef=10)
+        self.assertFalse(summary.target_met)
+        self.assertEqual(summary.default_ef, 10)
+        self.assertLess(summary.measured_recall, 1.0)
+
     def test_default_ef_is_the_smallest_rung_reaching_the_target(self):
         import hnswlib
 
