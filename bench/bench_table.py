@@ -16,6 +16,18 @@ TASKS = [
     ("hnsw_top100_ef95", "hnsw top-100 / 100k, recall@100 >= 0.95", ["hnswlib", "faiss"]),
     ("exact_top100", "exact top-100 / 100k x 64", ["pytorch", "faiss"]),
     ("end_to_end", "end to end (DSSM + hnsw, history excluded)", []),
+    ("sasrec_encode", "SASRec (RecBole) full encode, 50 items", ["pytorch", "libtorch"]),
+    ("sasrec_append", "SASRec (RecBole) append 1 item to 49", []),
+    ("sasrec_end_to_end", "SASRec encode + hnsw top-100 (history excluded)", []),
+    ("sasrec_exact_end_to_end", "SASRec encode + exact top-100 (history excluded)", []),
+    ("sasrec_exact_top100", "SASRec exact top-100 / 100k x 64", ["pytorch"]),
+    ("sasrec_v3_encode", "SASRec (pmixer V3) full encode, 50 items", ["pytorch", "libtorch"]),
+    ("sasrec_v3_append", "SASRec (pmixer V3) append (re-encodes)", []),
+]
+# Ratios of two of our own rows (numerator median / denominator median), printed under the table.
+OWN_RATIOS = [
+    ("sasrec_encode", "sasrec_append", "SASRec (RecBole) full encode / append"),
+    ("sasrec_v3_encode", "sasrec_append", "SASRec pmixer V3 full encode / RecBole append"),
 ]
 
 
@@ -57,6 +69,12 @@ def main():
         widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
         for row in [header] + rows:
             print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
+    print()
+    for numerator, denominator, label in OWN_RATIOS:
+        top, bottom = timings.get((numerator, "reclite")), timings.get((denominator, "reclite"))
+        if top and bottom:
+            print(f"{label}: {top['median_us'] / bottom['median_us']:.1f}x (medians {top['median_us']:.2f} / "
+                  f"{bottom['median_us']:.2f} us)")
     print()
     for entry in extras:
         print(f"{entry['impl']}: {entry['task']} = {entry['value']}")

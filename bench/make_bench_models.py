@@ -23,6 +23,18 @@ and also
   requests.bin         1000 sample requests, read identically by every benchmark program (layout below)
   manifest.json        sizes, default ef, the ef reaching recall@100 >= 0.95 and the recall@100 measured at each
 
+SASRec (issue 4), on the same catalogue (item rows 1..100000, external id = item row), 2 blocks, hidden 64, 2 heads,
+window 50, briefly trained (SASREC_TRAIN_STEPS steps of next-item softmax on World sequences):
+  sasrec            RecBole variant (inner 256, right padding: the incremental append path)
+  sasrec_v3         pmixer V3 (inner 64, left padding: every append re-encodes), for comparison
+each written as NAME.reclite (self-test samples included), NAME.pt (the reference module's state_dict,
+reclite_convert.modules.sasrec.SASRec), NAME.user.ts (torch.jit.trace of SasRecUserSide, batch 1: item rows [1, 50]
+int64 (+ length [1] int64 for RecBole) -> [1, 64]), NAME.items.npy; for sasrec also sasrec.rlindex (+ .hnsw),
+sasrec.queries.npy (user vectors of the SASRec requests), sasrec.truth.npy, and
+  sasrec_requests.bin  1000 SASRec requests in the requests.bin layout with 0 categorical fields, history 50 and 0
+                       candidates: 50-item histories (external ids, most recent last).
+`--only sasrec` adds just these to an existing DIR (manifest.json updated).
+
 requests.bin, little-endian: 8-byte magic b"RLBENCH1", then uint32 count, categorical fields, history length,
 candidates; then `count` records of int64: categorical ids [fields], history external ids [history length] (most
 recent last), candidate external ids [candidates].
@@ -35,6 +47,8 @@ import struct
 import sys
 import time
 
+from typing import Optional
+
 import numpy as np
 import torch
 from torch import nn
@@ -42,6 +56,8 @@ from torch import nn
 from reclite_convert.catalogue import Catalogue
 from reclite_convert.index_builder import build_index
 from reclite_convert.model_spec import describe
+from reclite_convert.model_spec import describe_sasrec
+from reclite_convert.modules.sasrec import SASRec, train_next_item
 from reclite_convert.modules import (DSSM, CategoricalFeature, FMTwoTower, HistoryFeature, TowerOptions,
                                      YoutubeDNN)
 from reclite_convert.requests import item_vectors
@@ -64,6 +80,10 @@ RECALL_FLOOR = 0.95
 TRAIN_STEPS = 200
 EF_LADDER = (10, 16, 24, 32, 48, 64, 80, 100, 128, 160, 192, 256, 320, 384, 512, 768, 1024)
 MAGIC = b"RLBENCH1"
+SASREC_LAYERS = 2
+SASREC_HEADS = 2
+SASREC_TRAIN_STEPS = 150
+SASREC_VARIANTS = (("sasrec", "recbole", 256), ("sasrec_v3", "pmixer_v3", ITEM_WIDTH))  # name, variant, inner
 
 
 def user_fields(width=FIELD_WIDTH):
@@ -128,6 +148,31 @@ class FmScores(nn.Module):
     def forward(self, categorical: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         user = self.user(categorical)  # [1, dim]
         return torch.mv(self.item_vectors.index_select(0, candidates), user[0])
+
+
+def make_sasrec(variant="recbole", inner=256):
+    return SASRec(ITEM_VOCABULARY, HISTORY, ITEM_WIDTH, SASREC_HEADS, inner, SASREC_LAYERS, variant=variant)
+
+
+class SasRecUserSide(nn.Module):
+    """One request, batch 1: item rows [1, HISTORY] (padded as the variant pads) and, for right-padded variants
+    (RecBole), the history length [1] -> the user vector [1, hidden] of the reference module."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        self.right = module.variant.padding_side == "right"
+
+    def forward(self, rows: torch.Tensor, length: Optional[torch.Tensor] = None) -> torch.Tensor:
+        states = self.module.sequence_output(rows)
+        if self.right:
+            return states[torch.arange(rows.shape[0]), length - 1]
+        return states[:, -1]
+
+    def inputs(self, history_rows: np.ndarray):
+        """(rows, length) tensors, batch 1, for full histories of HISTORY rows (no padding needed)."""
+        rows = torch.from_numpy(np.array(history_rows, dtype=np.int64).reshape(1, -1))  # a writable copy
+        return (rows, torch.tensor([rows.shape[1]], dtype=torch.long)) if self.right else (rows,)
 
 
 class World:
@@ -259,6 +304,67 @@ def index_model(out, name, vectors, external_ids, queries, log):
             "ef_recall_95": ef_floor, "recall_at_100_by_ef": measured}
 
 
+def generate_sasrec(out, manifest, build_indexes, log):
+    """The SASRec models, requests and index (see the module docstring); adds to `manifest`."""
+    rng = np.random.default_rng(11)
+    category = rng.integers(0, CATEGORIES, size=ITEM_VOCABULARY)  # the same catalogue as generate()
+    catalogue = Catalogue(ITEM_VOCABULARY, padding_row=0)
+    external_ids = catalogue.external_ids.astype(np.int64)
+    _, history, _ = World(category, seed=3000).users(REQUESTS)  # item rows = external ids
+    history = history.astype(np.int64)
+    path = os.path.join(out, "sasrec_requests.bin")
+    with open(path, "wb") as stream:
+        stream.write(MAGIC)
+        stream.write(struct.pack("<4I", REQUESTS, 0, HISTORY, 0))
+        stream.write(np.ascontiguousarray(history.astype("<i8")).tobytes())
+    manifest["sasrec_requests"] = "sasrec_requests.bin"
+    _, train_history, train_target = World(category, seed=3001).users(4000)
+    sequences = [list(map(int, h)) + [int(t)] for h, t in zip(train_history, train_target)]
+    history_rows = catalogue.rows_of(history.reshape(-1)).reshape(REQUESTS, HISTORY)
+    for seed, (name, variant, inner) in enumerate(SASREC_VARIANTS):
+        start = time.time()
+        torch.manual_seed(4000 + seed)
+        module = make_sasrec(variant, inner)
+        train_next_item(module, sequences, steps=SASREC_TRAIN_STEPS, batch_size=64, learning_rate=0.005,
+                        seed=5000 + seed)
+        module.eval()
+        description = describe_sasrec(module, catalogue, {"source": "bench/make_bench_models.py", "benchmark": name})
+        size = write_model(description, os.path.join(out, f"{name}.reclite"))
+        vectors = next(t.array for t in description.tensors if t.name == "catalogue.item_vectors")
+        np.save(os.path.join(out, f"{name}.items.npy"), vectors)
+        torch.save(module.state_dict(), os.path.join(out, f"{name}.pt"))
+        side = SasRecUserSide(module).eval()
+        with torch.inference_mode():
+            traced = torch.jit.trace(side, side.inputs(history_rows[0]), check_trace=True)
+            user = np.concatenate([side(*side.inputs(rows)).numpy() for rows in history_rows])
+            reference = module.user_vector([list(map(int, rows)) for rows in history_rows[:8]]).numpy()
+        worst = float(np.abs(reference - user[:8]).max())
+        if worst > 1e-5:
+            raise AssertionError(f"{name}: SasRecUserSide differs from SASRec.user_vector by {worst}")
+        traced.save(os.path.join(out, f"{name}.user.ts"))
+        entry = {"model": f"{name}.reclite", "model_bytes": size, "architecture": "sasrec", "variant": variant,
+                 "layers": SASREC_LAYERS, "heads": SASREC_HEADS, "inner": inner, "max_length": HISTORY,
+                 "user_dim": int(user.shape[1]), "item_dim": int(vectors.shape[1]), "items_npy": f"{name}.items.npy",
+                 "user_ts": f"{name}.user.ts", "state_dict": f"{name}.pt"}
+        log(f"{name}.reclite ({variant}): {size / 1e6:.1f} MB, {SASREC_TRAIN_STEPS} training steps, in "
+            f"{time.time() - start:.0f} s")
+        if name == "sasrec":
+            queries = np.ascontiguousarray(user, dtype=np.float32)
+            np.save(os.path.join(out, f"{name}.queries.npy"), queries)
+            if build_indexes:
+                entry.update(index_model(out, name, vectors, external_ids, queries, log))
+                entry["index_bytes"] = os.path.getsize(os.path.join(out, entry["index"]))
+                entry["hnsw_bytes"] = os.path.getsize(os.path.join(out, entry["hnsw"]))
+        manifest["models"][name] = entry
+        del module, description
+
+
+def write_manifest(out, manifest):
+    with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as stream:
+        json.dump(manifest, stream, indent=1)
+        stream.write("\n")
+
+
 def generate(out, build_indexes=True):
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(1)
@@ -321,9 +427,8 @@ def generate(out, build_indexes=True):
         manifest["models"][name] = entry
         del module, description
 
-    with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as stream:
-        json.dump(manifest, stream, indent=1)
-        stream.write("\n")
+    generate_sasrec(out, manifest, build_indexes, log)
+    write_manifest(out, manifest)
     return manifest
 
 
@@ -331,9 +436,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="directory to create and fill")
     parser.add_argument("--no-index", action="store_true", help="skip the hnsw indexes (quick checks)")
+    parser.add_argument("--only", choices=["sasrec"], help="add only these models to an existing DIR")
     args = parser.parse_args()
     start = time.time()
-    generate(args.out, build_indexes=not args.no_index)
+    if args.only == "sasrec":
+        torch.set_num_threads(1)
+        with open(os.path.join(args.out, "manifest.json"), encoding="utf-8") as stream:
+            manifest = json.load(stream)
+        generate_sasrec(args.out, manifest, not args.no_index,
+                        lambda message: print(f"make_bench_models: {message}", flush=True))
+        write_manifest(args.out, manifest)
+    else:
+        generate(args.out, build_indexes=not args.no_index)
     print(f"make_bench_models: wrote {args.out} in {time.time() - start:.0f} s")
     return 0
 

@@ -2,12 +2,16 @@
 // one thread (at::set_num_threads(1)), under torch::InferenceMode. Inputs are built as tensors for all 1000
 // requests before timing (history item rows = external ids here; FM candidate entries = ids - 1), so only
 // forward() is timed: the most favourable setting for the peer.
+// SASRec (when DIR holds sasrec_requests.bin): sasrec.user.ts (RecBole: item rows [1, 50], length [1]) and
+// sasrec_v3.user.ts (pmixer V3: item rows [1, 50]) on the 50-item histories, as tasks sasrec_encode and
+// sasrec_v3_encode.
 //   bench_libtorch --models=DIR [--results=FILE] [Google Benchmark flags]
 #include <benchmark/benchmark.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -39,12 +43,40 @@ int main(int argc, char** argv) {
 
   struct Case {
     std::string task, file;
-    int inputs;  // 1: (categorical); 2: (categorical, history); 3: (categorical, candidates)
+    int inputs;  // 1: (categorical); 2: (categorical, history); 3: (categorical, candidates);
+                 // 4: (SASRec item rows); 5: (SASRec item rows, length)
   };
   std::vector<Case> cases = {{"dssm_user", "dssm.user.ts", 2},
                              {"youtube_dnn_user", "youtube_dnn.user.ts", 2},
                              {"fm_user", "fm.user.ts", 1},
                              {"fm_user_scores_1000", "fm.score.ts", 3}};
+  bench::Requests sasrec_requests;
+  std::vector<torch::Tensor> sasrec_rows, sasrec_length;
+  if (std::ifstream(directory + "/sasrec_requests.bin").good()) {
+    if (!bench::read_requests(directory + "/sasrec_requests.bin", sasrec_requests)) {
+      std::fprintf(stderr, "bench_libtorch: cannot read %s/sasrec_requests.bin\n", directory.c_str());
+      return 1;
+    }
+    for (std::size_t r = 0; r < sasrec_requests.count; ++r) {
+      sasrec_rows.push_back(torch::from_blob(const_cast<std::int64_t*>(sasrec_requests.history_ids(r)),
+                                             {1, static_cast<long>(sasrec_requests.history)}, int64).clone());
+      sasrec_length.push_back(torch::full({1}, static_cast<std::int64_t>(sasrec_requests.history), int64));
+    }
+    cases.push_back({"sasrec_encode", "sasrec.user.ts", 5});
+    cases.push_back({"sasrec_v3_encode", "sasrec_v3.user.ts", 4});
+  }
+  auto make_inputs = [&](const Case& c, std::size_t r) {
+    std::vector<torch::jit::IValue> inputs;
+    if (c.inputs >= 4) {
+      inputs.emplace_back(sasrec_rows[r % sasrec_rows.size()]);
+      if (c.inputs == 5) inputs.emplace_back(sasrec_length[r % sasrec_length.size()]);
+      return inputs;
+    }
+    inputs.emplace_back(categorical[r]);
+    if (c.inputs == 2) inputs.emplace_back(history[r]);
+    if (c.inputs == 3) inputs.emplace_back(candidates[r]);
+    return inputs;
+  };
   std::vector<torch::jit::script::Module> modules;
   for (const auto& c : cases) {
     modules.push_back(torch::jit::load(directory + "/" + c.file));
@@ -54,12 +86,7 @@ int main(int argc, char** argv) {
     // The profiling executor specialises a graph over its first calls; time the optimised graph, as a server would.
     torch::InferenceMode guard;
     for (std::size_t i = 0; i < cases.size(); ++i)
-      for (std::size_t r = 0; r < 50; ++r) {
-        std::vector<torch::jit::IValue> inputs{categorical[r]};
-        if (cases[i].inputs == 2) inputs.emplace_back(history[r]);
-        if (cases[i].inputs == 3) inputs.emplace_back(candidates[r]);
-        modules[i].forward(inputs);
-      }
+      for (std::size_t r = 0; r < 50; ++r) modules[i].forward(make_inputs(cases[i], r));
   }
   for (std::size_t i = 0; i < cases.size(); ++i) {
     benchmark::RegisterBenchmark(cases[i].task.c_str(), [&, i](benchmark::State& state) {
@@ -69,9 +96,7 @@ int main(int argc, char** argv) {
       std::size_t call = 0;
       for (auto _ : state) {
         const std::size_t r = call++ % count;
-        std::vector<torch::jit::IValue> inputs{categorical[r]};
-        if (cases[i].inputs == 2) inputs.emplace_back(history[r]);
-        if (cases[i].inputs == 3) inputs.emplace_back(candidates[r]);
+        std::vector<torch::jit::IValue> inputs = make_inputs(cases[i], r);
         bench::Timer timer;
         torch::Tensor out = module.forward(inputs).toTensor();
         pooled.push_back(timer.microseconds());

@@ -6,7 +6,11 @@
 The modules are rebuilt from their state_dicts and called through the same wrappers that were traced for
 libtorch (UserSide, FmUserSide, FmScores); inputs are tensors built for all 1000 requests before timing, so only
 the forward call is timed. exact_top100 is torch.topk(torch.mm(query, items.T), 100) over the DSSM's 100k x 64
-item vectors. Each task runs `repetitions` times for at least min-time seconds; every call is timed and the
+item vectors. SASRec (when DIR holds sasrec_requests.bin): the reference module
+(reclite_convert.modules.sasrec.SASRec) rebuilt from sasrec.pt / sasrec_v3.pt, called through
+make_bench_models.SasRecUserSide (the wrapper traced for libtorch) on item-row tensors [1, 50] (+ length [1]) built
+before timing: sasrec_encode, sasrec_v3_encode; sasrec_exact_top100 is torch.topk(torch.mm) over its item vectors.
+Each task runs `repetitions` times for at least min-time seconds; every call is timed and the
 median and p99 over all calls are written as JSON lines (bench/peers/bench_data.hpp's format).
 """
 
@@ -91,6 +95,24 @@ def main():
             args.min_time, pooled)
         run("exact_top100", lambda q: torch.topk(torch.mm(query_rows[q], items.T), 100, dim=1), len(query_rows),
             args.repetitions, args.min_time, pooled)
+
+    sasrec_requests = os.path.join(args.models, "sasrec_requests.bin")
+    if os.path.exists(sasrec_requests):
+        _, sasrec_history, _ = read_requests(sasrec_requests)  # external id = item row
+        manifest = json.load(open(os.path.join(args.models, "manifest.json"), encoding="utf-8"))
+        with torch.inference_mode():
+            for name, task in (("sasrec", "sasrec_encode"), ("sasrec_v3", "sasrec_v3_encode")):
+                entry = manifest["models"][name]
+                module = models.make_sasrec(entry["variant"], entry["inner"])
+                module.load_state_dict(torch.load(os.path.join(args.models, f"{name}.pt")))
+                side = models.SasRecUserSide(module.eval()).eval()
+                inputs = [side.inputs(rows) for rows in sasrec_history]
+                run(task, lambda r: side(*inputs[r]), len(inputs), args.repetitions, args.min_time, pooled)
+            sasrec_items = torch.from_numpy(np.load(os.path.join(args.models, "sasrec.items.npy")))
+            sasrec_queries = torch.from_numpy(np.load(os.path.join(args.models, "sasrec.queries.npy")))
+            sasrec_rows = [sasrec_queries[q:q + 1] for q in range(len(sasrec_queries))]
+            run("sasrec_exact_top100", lambda q: torch.topk(torch.mm(sasrec_rows[q], sasrec_items.T), 100, dim=1),
+                len(sasrec_rows), args.repetitions, args.min_time, pooled)
 
     lines = [json.dumps({"task": task, "impl": "pytorch", "median_us": float(np.median(t)),
                          "p99_us": float(np.percentile(t, 99)), "calls": len(t)}) for task, t in pooled.items()]

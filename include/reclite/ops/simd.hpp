@@ -1,10 +1,14 @@
 // The only header that names xsimd. Everything else in ops/ uses simd::Batch and the wrappers below
-// (fma, reduce_add, reduce_add_rows, max, min, abs, select, exp, tanh, erf).
+// (fma, reduce_add, reduce_add_rows, max, min, abs, all, select, exp, tanh, erf), and dot_int8_rows16, the one
+// helper written with x86 intrinsics (xsimd 8.1 has no widening int8 multiply-add).
 // RECLITE_HAS_SIMD is 0 under RECLITE_FORCE_SCALAR, or when xsimd finds no instruction set in the compiler
 // flags (xsimd 8.1 then defines XSIMD_NO_SUPPORTED_ARCHITECTURE and has no batch type at all); kernels then
 // run their scalar reference. The instruction set comes from the consumer's flags (-mavx2, -march=native, NEON).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "reclite/core/config.hpp"
@@ -70,6 +74,12 @@ inline Batch<T> min(const Batch<T>& a, const Batch<T>& b) noexcept {
 template <class T>
 inline Batch<T> abs(const Batch<T>& x) noexcept {
   return xsimd::abs(x);
+}
+
+// True when every lane of a comparison holds.
+template <class Condition>
+inline bool all(const Condition& condition) noexcept {
+  return xsimd::all(condition);
 }
 
 // Lane-wise condition ? if_true : if_false; condition comes from a comparison of batches.
@@ -142,6 +152,88 @@ inline Batch<T> reduce_add_rows(const Batch<T>* rows) noexcept {
 #endif
 }
 
+// Integer dot products of 16 interleaved int8 rows with one int8 query (the layout of ops/quantized_dot.hpp:
+// per group of 4 columns, 64 bytes = 16 rows x 4 columns). Values must lie in [-127, 127]. Exact int32 sums.
+// AVX-512 VNNI: vpdpbusd multiplies unsigned by signed bytes, so row bytes are flipped to q + 128 (xor 0x80)
+// and 128 * sum(query) is subtracted once at the end. AVX2 (and AVX-512 without VNNI): the sign trick,
+// |q| * (sign(q) * u) with vpmaddubsw, whose pair sums (at most 2 * 127 * 127 = 32258) never saturate, then
+// vpmaddwd to int32. Other instruction sets have no helper (RECLITE_HAS_INT8_ROWS16 0): the kernel's
+// portable loop runs there.
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#define RECLITE_HAS_INT8_ROWS16 1
+inline void dot_int8_rows16(const std::int8_t* query, const std::int8_t* blocks, std::int32_t* out,
+                            std::size_t groups, std::size_t block_count) noexcept {
+  std::int32_t query_sum = 0;
+  for (std::size_t j = 0; j < 4 * groups; ++j) query_sum += query[j];
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i correction = _mm512_set1_epi32(128 * query_sum);
+  auto query_group = [query](std::size_t group) noexcept {
+    std::int32_t four;
+    std::memcpy(&four, query + 4 * group, 4);
+    return _mm512_set1_epi32(four);
+  };
+  for (std::size_t block = 0; block < block_count; ++block) {
+    const std::int8_t* rows = blocks + block * groups * 64;
+    __m512i sum0 = _mm512_setzero_si512(), sum1 = _mm512_setzero_si512();
+    __m512i sum2 = _mm512_setzero_si512(), sum3 = _mm512_setzero_si512();
+    std::size_t group = 0;
+    for (; group + 4 <= groups; group += 4) {
+      const std::int8_t* at = rows + group * 64;
+      sum0 = _mm512_dpbusd_epi32(sum0, _mm512_xor_si512(_mm512_loadu_si512(at), flip), query_group(group));
+      sum1 = _mm512_dpbusd_epi32(sum1, _mm512_xor_si512(_mm512_loadu_si512(at + 64), flip), query_group(group + 1));
+      sum2 = _mm512_dpbusd_epi32(sum2, _mm512_xor_si512(_mm512_loadu_si512(at + 128), flip), query_group(group + 2));
+      sum3 = _mm512_dpbusd_epi32(sum3, _mm512_xor_si512(_mm512_loadu_si512(at + 192), flip), query_group(group + 3));
+    }
+    for (; group < groups; ++group)
+      sum0 = _mm512_dpbusd_epi32(sum0, _mm512_xor_si512(_mm512_loadu_si512(rows + group * 64), flip),
+                                 query_group(group));
+    const __m512i sum = _mm512_sub_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(sum0, sum1), _mm512_add_epi32(sum2, sum3)), correction);
+    _mm512_storeu_si512(out + 16 * block, sum);
+  }
+}
+#elif defined(__AVX2__)
+#define RECLITE_HAS_INT8_ROWS16 1
+inline void dot_int8_rows16(const std::int8_t* query, const std::int8_t* blocks, std::int32_t* out,
+                            std::size_t groups, std::size_t block_count) noexcept {
+  const __m256i ones = _mm256_set1_epi16(1);
+  // Lanes of 8 rows x 4 columns: |q| * (sign(q) * u) summed in pairs (int16), then in pairs again (int32).
+  auto multiply_add = [ones](__m256i sum, __m256i rows, __m256i query_four) noexcept {
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(rows, rows), _mm256_sign_epi8(query_four, rows));
+    return _mm256_add_epi32(sum, _mm256_madd_epi16(pairs, ones));
+  };
+  for (std::size_t block = 0; block < block_count; ++block) {
+    const std::int8_t* rows = blocks + block * groups * 64;
+    __m256i low0 = _mm256_setzero_si256(), high0 = _mm256_setzero_si256();
+    __m256i low1 = _mm256_setzero_si256(), high1 = _mm256_setzero_si256();
+    std::size_t group = 0;
+    for (; group + 2 <= groups; group += 2) {
+      std::int32_t four0, four1;
+      std::memcpy(&four0, query + 4 * group, 4);
+      std::memcpy(&four1, query + 4 * group + 4, 4);
+      const __m256i query0 = _mm256_set1_epi32(four0), query1 = _mm256_set1_epi32(four1);
+      const std::int8_t* at = rows + group * 64;
+      low0 = multiply_add(low0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at)), query0);
+      high0 = multiply_add(high0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + 32)), query0);
+      low1 = multiply_add(low1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + 64)), query1);
+      high1 = multiply_add(high1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + 96)), query1);
+    }
+    if (group < groups) {
+      std::int32_t four;
+      std::memcpy(&four, query + 4 * group, 4);
+      const __m256i query0 = _mm256_set1_epi32(four);
+      const std::int8_t* at = rows + group * 64;
+      low0 = multiply_add(low0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at)), query0);
+      high0 = multiply_add(high0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + 32)), query0);
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16 * block), _mm256_add_epi32(low0, low1));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16 * block + 8), _mm256_add_epi32(high0, high1));
+  }
+}
+#else
+#define RECLITE_HAS_INT8_ROWS16 0
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -150,6 +242,10 @@ inline Batch<T> reduce_add_rows(const Batch<T>* rows) noexcept {
 inline const char* instruction_set_name() noexcept { return xsimd::default_arch::name(); }
 #else
 inline const char* instruction_set_name() noexcept { return "scalar"; }
+#endif
+
+#if !RECLITE_HAS_SIMD
+#define RECLITE_HAS_INT8_ROWS16 0
 #endif
 
 }  // namespace simd
