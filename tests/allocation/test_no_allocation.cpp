@@ -12,6 +12,7 @@
 
 #include "format/tiny_model.hpp"
 #include "format/tiny_sasrec.hpp"
+#include "reclite/index/exact_search.hpp"
 #include "reclite/reclite.hpp"
 #include "request_json.hpp"
 #include "support/check.hpp"
@@ -133,4 +134,51 @@ TEST_CASE("allocation/sasrec: encode_user and sequence appends allocate nothing 
                                   loaded->catalogue().external_ids() + loaded->catalogue().size());
     check_sasrec_allocations(*loaded, ids);
   }
+}
+
+// MIND and SDM (the converter's multi-interest fixtures): encode_user, label-aware attention and the merged
+// multi-interest recall allocate nothing after warm-up.
+TEST_CASE("allocation/multi_interest: MIND and SDM requests and recall allocate nothing after warm-up") {
+  const tool::Json manifest = test::read_json_fixture("multi_interest/manifest.json");
+  std::size_t fixtures = 0;
+  for (const auto& item : manifest.find("fixtures")->items) {
+    const std::string name = item.text;
+    CAPTURE(name);
+    auto loaded = reclite::Model::load(test::fixture_path("multi_interest/" + name + ".reclite"));
+    REQUIRE(loaded);
+    const reclite::Model& model = *loaded;
+    const tool::Json expected = test::read_json_fixture("multi_interest/" + name + ".expected.json");
+    const auto& users = expected.find("users")->items;
+    std::vector<tool::RequestBuffers> requests(users.size());
+    for (std::size_t u = 0; u < users.size(); ++u) REQUIRE(tool::build_request(model, *users[u].find("request"), requests[u]));
+    std::vector<std::vector<std::int64_t>> seen;
+    for (const auto& request : requests) seen.push_back(tool::seen_items(model, request));
+    const std::size_t dim = model.item_dim(), entries = model.catalogue().size();
+    auto exact = reclite::index::ExactIndex::create(model.item_vectors(), entries, dim,
+                                                    reclite::Span<const std::int64_t>(model.catalogue().external_ids(), entries));
+    REQUIRE(exact);
+    reclite::Session session(model);
+    std::vector<float> vectors(model.user_dim() * model.user_vector_count());
+    std::vector<float> label(model.user_dim());
+    reclite::pipeline::MultiInterestScratch scratch;
+    reclite::pipeline::MultiInterestOptions options;
+    options.k = 50;
+    options.quota = 20;
+    std::vector<reclite::pipeline::InterestHit> hits(options.k);
+    const bool mind = model.architecture() == reclite::Architecture::mind;
+    const std::int64_t target = model.catalogue().external_id(5);
+    auto run = [&](std::size_t u) {
+      CHECK(session.encode_user(requests[u].fields, vectors).has_value());
+      const std::size_t active = session.last_stats().active_interests;
+      CHECK(reclite::pipeline::multi_interest_recall(*exact, vectors.data(), active, dim, seen[u], options, scratch, hits)
+                .has_value());
+      if (mind) CHECK(session.label_aware_vector(requests[u].fields, target, label).has_value());
+    };
+    for (std::size_t u = 0; u < requests.size(); ++u) run(u);  // warm-up
+    const std::size_t before = allocations.load();
+    for (std::size_t u = 0; u < requests.size(); ++u) run(u);
+    CHECK(allocations.load() == before);
+    ++fixtures;
+  }
+  CHECK(fixtures == 12);
 }

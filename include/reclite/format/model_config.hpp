@@ -173,6 +173,69 @@ struct SasRecConfig {
   std::string final_norm_weight, final_norm_bias;
 };
 
+// MIND (schemas/model.fbs MindConfig): every routing choice spelled out; models/mind.hpp gives the maths.
+enum class RoutingSoftmax : std::uint8_t { over_behaviours = 0, over_capsules = 1 };
+enum class RoutingPadding : std::uint8_t { logit_before_softmax = 0, zero_after_softmax = 1 };
+enum class BehaviourCombine : std::uint8_t { item_only = 0, sum = 1, mean = 2 };
+
+struct MindConfig {
+  std::string variant;
+  std::vector<InputFieldConfig> history_fields;  // the first is the item history
+  BehaviourCombine behaviour_combine = BehaviourCombine::item_only;
+  PaddingSide padding_side = PaddingSide::right;
+  std::uint32_t max_length = 0;
+  std::uint32_t hidden_size = 0;
+  std::string bilinear_weight;  // [hidden, hidden], applied as W e
+  std::uint32_t interests = 0;
+  std::uint32_t routing_iterations = 3;
+  std::string initial_logits;  // [interests, max_length]
+  RoutingSoftmax routing_softmax = RoutingSoftmax::over_behaviours;
+  RoutingPadding routing_padding = RoutingPadding::logit_before_softmax;
+  float pad_logit = -4294967296.0f;
+  float squash_epsilon = 1e-9f;
+  bool dynamic_interests = true;
+  float inactive_logit = -2147483648.0f;
+  bool mask_inactive_interests = true;
+  bool update_logits_on_last_iteration = false;
+  std::vector<InputFieldConfig> user_fields;
+  std::vector<DenseLayerConfig> head_layers;
+  bool head_l2_normalize = false;
+  float label_attention_power = 1.0f;
+  std::string item_embedding;
+  bool normalize_items = false;
+};
+
+// SDM (schemas/model.fbs SdmConfig), DeepMatch semantics; models/sdm.hpp gives the maths.
+enum class LstmGateOrder : std::uint8_t { ifgo = 0, igfo = 1, ifco = 2 };
+
+struct SdmConfig {
+  std::string variant;
+  std::uint32_t units = 0;
+  std::vector<InputFieldConfig> user_fields;
+  std::string profile_weight, profile_bias;
+  std::vector<InputFieldConfig> short_fields;
+  std::vector<InputFieldConfig> long_fields;
+  std::uint32_t short_length = 0;
+  std::uint32_t long_length = 0;
+  std::vector<std::string> long_attention_weights;  // each [1, u + D_f]
+  std::vector<std::string> long_attention_biases;   // empty or one per long field (an empty name: no bias)
+  std::string long_output_weight, long_output_bias;
+  std::string short_input_weight, short_input_bias;
+  std::string lstm_input_weight, lstm_recurrent_weight, lstm_bias;
+  LstmGateOrder lstm_gate_order = LstmGateOrder::ifgo;
+  float lstm_forget_bias = 0.0f;
+  std::uint32_t lstm_layers = 1;
+  std::string attention_qkv_weight, attention_output_weight;
+  std::uint32_t attention_heads = 4;
+  float attention_mask_value = -4294967296.0f;
+  std::string attention_norm_weight, attention_norm_bias;
+  float attention_norm_epsilon = 1e-9f;
+  std::string user_attention_weight, user_attention_bias;
+  std::string gate_weight, gate_bias;
+  std::string item_embedding;
+  bool normalize_items = true;
+};
+
 // The catalogue, viewed in place. Pointers stay valid while the ModelFile lives.
 struct CatalogueView {
   std::size_t count = 0;

@@ -85,6 +85,8 @@ class ModelFile {
   const YoutubeDnnConfig* youtube_dnn() const noexcept { return youtube_dnn_.get(); }
   const FmTwoTowerConfig* fm_two_tower() const noexcept { return fm_two_tower_.get(); }
   const SasRecConfig* sasrec() const noexcept { return sasrec_.get(); }
+  const MindConfig* mind() const noexcept { return mind_.get(); }
+  const SdmConfig* sdm() const noexcept { return sdm_.get(); }
   const std::vector<SelfTestSampleView>& self_test() const noexcept { return self_test_; }
   const std::vector<std::pair<std::string, std::string>>& metadata() const noexcept { return metadata_; }
 
@@ -303,9 +305,26 @@ class ModelFile {
         sasrec_ = std::make_unique<SasRecConfig>(std::move(*sasrec));
         return {};
       }
+      case Architecture::mind: {
+        const auto* config = root_->config_as_MindConfig();
+        if (config == nullptr) return mismatch("MindConfig");
+        auto mind = read_mind(config);
+        RECLITE_TRY(mind);
+        mind_ = std::make_unique<MindConfig>(std::move(*mind));
+        return {};
+      }
+      case Architecture::sdm: {
+        const auto* config = root_->config_as_SdmConfig();
+        if (config == nullptr) return mismatch("SdmConfig");
+        auto sdm = read_sdm(config);
+        RECLITE_TRY(sdm);
+        sdm_ = std::make_unique<SdmConfig>(std::move(*sdm));
+        return {};
+      }
       default:
         return fail(ErrorCode::invalid_config, path + ": architecture " + std::to_string(architecture) +
-                                                   " is not supported by this reader (dssm, youtube_dnn, fm_two_tower, sasrec)");
+                                                   " is not supported by this reader (dssm, youtube_dnn, fm_two_tower, "
+                                                   "sasrec, mind, sdm)");
     }
   }
 
@@ -366,6 +385,126 @@ class ModelFile {
     }
     result.final_norm_weight = text(config->final_norm_weight());
     result.final_norm_bias = text(config->final_norm_bias());
+    return result;
+  }
+
+  Result<std::vector<InputFieldConfig>> read_fields(const flatbuffers::Vector<flatbuffers::Offset<fbs::InputField>>* fields,
+                                                    const std::string& where) const {
+    std::vector<InputFieldConfig> result;
+    if (fields == nullptr) return result;
+    for (flatbuffers::uoffset_t i = 0; i < fields->size(); ++i) {
+      auto field = read_field(fields->Get(i), where);
+      RECLITE_TRY(field);
+      result.push_back(std::move(*field));
+    }
+    return result;
+  }
+
+  // An enum value read as its byte, refused when above the largest value this reader knows.
+  template <class Enum, class Stored>
+  Result<Enum> read_enum(Stored stored, Enum largest, const std::string& where) const {
+    const auto value = static_cast<std::uint8_t>(stored);
+    if (value > static_cast<std::uint8_t>(largest))
+      return fail(ErrorCode::invalid_config, file_->path() + ": " + where + ": unknown value " + std::to_string(value));
+    return static_cast<Enum>(value);
+  }
+
+  // Enum values are checked here; ranges and tensors by models/mind.hpp.
+  Result<MindConfig> read_mind(const fbs::MindConfig* config) const {
+    MindConfig result;
+    result.variant = text(config->variant());
+    auto histories = read_fields(config->history_fields(), "mind.history_fields");
+    RECLITE_TRY(histories);
+    result.history_fields = std::move(*histories);
+    auto combine = read_enum(config->behaviour_combine(), BehaviourCombine::mean, "mind.behaviour_combine");
+    RECLITE_TRY(combine);
+    result.behaviour_combine = *combine;
+    auto side = read_enum(config->padding_side(), PaddingSide::left, "mind.padding_side");
+    RECLITE_TRY(side);
+    result.padding_side = *side;
+    result.max_length = config->max_length();
+    result.hidden_size = config->hidden_size();
+    result.bilinear_weight = config->bilinear_weight()->str();
+    result.interests = config->interests();
+    result.routing_iterations = config->routing_iterations();
+    result.initial_logits = config->initial_logits()->str();
+    auto softmax = read_enum(config->routing_softmax(), RoutingSoftmax::over_capsules, "mind.routing_softmax");
+    RECLITE_TRY(softmax);
+    result.routing_softmax = *softmax;
+    auto padding = read_enum(config->routing_padding(), RoutingPadding::zero_after_softmax, "mind.routing_padding");
+    RECLITE_TRY(padding);
+    result.routing_padding = *padding;
+    result.pad_logit = config->pad_logit();
+    result.squash_epsilon = config->squash_epsilon();
+    result.dynamic_interests = config->dynamic_interests();
+    result.inactive_logit = config->inactive_logit();
+    result.mask_inactive_interests = config->mask_inactive_interests();
+    result.update_logits_on_last_iteration = config->update_logits_on_last_iteration();
+    auto users = read_fields(config->user_fields(), "mind.user_fields");
+    RECLITE_TRY(users);
+    result.user_fields = std::move(*users);
+    if (config->head_layers() != nullptr) {
+      for (flatbuffers::uoffset_t i = 0; i < config->head_layers()->size(); ++i) {
+        const fbs::DenseLayer* layer = config->head_layers()->Get(i);
+        auto activation = read_enum(layer->activation(), Activation::gelu_erf,
+                                    "mind.head_layers[" + std::to_string(i) + "].activation");
+        RECLITE_TRY(activation);
+        result.head_layers.push_back(DenseLayerConfig{layer->weight()->str(), text(layer->bias()), *activation});
+      }
+    }
+    result.head_l2_normalize = config->head_l2_normalize();
+    result.label_attention_power = config->label_attention_power();
+    result.item_embedding = config->item_embedding()->str();
+    result.normalize_items = config->normalize_items();
+    return result;
+  }
+
+  // Enum values are checked here; ranges and tensors by models/sdm.hpp.
+  Result<SdmConfig> read_sdm(const fbs::SdmConfig* config) const {
+    SdmConfig result;
+    result.variant = text(config->variant());
+    result.units = config->units();
+    auto users = read_fields(config->user_fields(), "sdm.user_fields");
+    RECLITE_TRY(users);
+    result.user_fields = std::move(*users);
+    result.profile_weight = config->profile_weight()->str();
+    result.profile_bias = text(config->profile_bias());
+    auto shorts = read_fields(config->short_fields(), "sdm.short_fields");
+    RECLITE_TRY(shorts);
+    result.short_fields = std::move(*shorts);
+    auto longs = read_fields(config->long_fields(), "sdm.long_fields");
+    RECLITE_TRY(longs);
+    result.long_fields = std::move(*longs);
+    result.short_length = config->short_length();
+    result.long_length = config->long_length();
+    for (const flatbuffers::String* name : *config->long_attention_weights()) result.long_attention_weights.push_back(text(name));
+    if (config->long_attention_biases() != nullptr)
+      for (const flatbuffers::String* name : *config->long_attention_biases()) result.long_attention_biases.push_back(text(name));
+    result.long_output_weight = config->long_output_weight()->str();
+    result.long_output_bias = text(config->long_output_bias());
+    result.short_input_weight = config->short_input_weight()->str();
+    result.short_input_bias = text(config->short_input_bias());
+    result.lstm_input_weight = config->lstm_input_weight()->str();
+    result.lstm_recurrent_weight = config->lstm_recurrent_weight()->str();
+    result.lstm_bias = text(config->lstm_bias());
+    auto order = read_enum(config->lstm_gate_order(), LstmGateOrder::ifco, "sdm.lstm_gate_order");
+    RECLITE_TRY(order);
+    result.lstm_gate_order = *order;
+    result.lstm_forget_bias = config->lstm_forget_bias();
+    result.lstm_layers = config->lstm_layers();
+    result.attention_qkv_weight = config->attention_qkv_weight()->str();
+    result.attention_output_weight = config->attention_output_weight()->str();
+    result.attention_heads = config->attention_heads();
+    result.attention_mask_value = config->attention_mask_value();
+    result.attention_norm_weight = config->attention_norm_weight()->str();
+    result.attention_norm_bias = config->attention_norm_bias()->str();
+    result.attention_norm_epsilon = config->attention_norm_epsilon();
+    result.user_attention_weight = config->user_attention_weight()->str();
+    result.user_attention_bias = text(config->user_attention_bias());
+    result.gate_weight = config->gate_weight()->str();
+    result.gate_bias = text(config->gate_bias());
+    result.item_embedding = config->item_embedding()->str();
+    result.normalize_items = config->normalize_items();
     return result;
   }
 
@@ -441,6 +580,8 @@ class ModelFile {
   std::unique_ptr<YoutubeDnnConfig> youtube_dnn_;
   std::unique_ptr<FmTwoTowerConfig> fm_two_tower_;
   std::unique_ptr<SasRecConfig> sasrec_;
+  std::unique_ptr<MindConfig> mind_;
+  std::unique_ptr<SdmConfig> sdm_;
   std::vector<SelfTestSampleView> self_test_;
   std::vector<std::pair<std::string, std::string>> metadata_;
 };

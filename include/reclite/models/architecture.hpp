@@ -36,6 +36,12 @@ class ArchitectureModel {
                            EncodeStats* stats) const noexcept = 0;
   // Computes the vector of catalogue entry `entry` from the model (not from precomputed vectors).
   virtual void encode_item_entry(std::size_t entry, float* output, Workspace& workspace) const noexcept = 0;
+  // Multi-interest models: the user vector for a known target item vector (label-aware attention) from the
+  // user_vector_count() interests encode_user wrote and the active count it reported. Others return false.
+  virtual bool label_aware_vector(const float* /*interests*/, std::size_t /*active*/, const float* /*target*/,
+                                  float* /*output*/, Workspace& /*workspace*/) const noexcept {
+    return false;
+  }
 };
 
 // Pointers to a tower's field configs, the form user_fields() returns.

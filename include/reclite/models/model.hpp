@@ -21,8 +21,10 @@
 #include "reclite/models/catalogue.hpp"
 #include "reclite/models/dssm.hpp"
 #include "reclite/models/fm_two_tower.hpp"
+#include "reclite/models/mind.hpp"
 #include "reclite/models/request.hpp"
 #include "reclite/models/sasrec.hpp"
+#include "reclite/models/sdm.hpp"
 #include "reclite/models/workspace.hpp"
 #include "reclite/models/youtube_dnn.hpp"
 
@@ -138,6 +140,18 @@ class Model {
         RECLITE_TRY(built);
         // Without precomputed vectors, the item table itself serves when catalogue entries are consecutive rows.
         state.item_vectors = (*built)->item_vectors();
+        state.architecture = std::move(*built);
+        break;
+      }
+      case Architecture::mind: {
+        auto built = models::MindModel::build(state.file, state.catalogue);
+        RECLITE_TRY(built);
+        state.architecture = std::move(*built);
+        break;
+      }
+      case Architecture::sdm: {
+        auto built = models::SdmModel::build(state.file, state.catalogue);
+        RECLITE_TRY(built);
         state.architecture = std::move(*built);
         break;
       }

@@ -25,6 +25,7 @@ struct EncodeStats {
   std::size_t history_ids_used = 0;        // ids that contributed to pooled histories
   std::size_t history_ids_truncated = 0;   // older ids beyond max_length, ignored
   std::size_t history_ids_unknown = 0;     // item ids not in the catalogue / rows out of vocabulary, ignored
+  std::size_t active_interests = 0;        // multi-interest models (MIND): K', the interests retrieval uses
 };
 
 }  // namespace models

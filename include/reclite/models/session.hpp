@@ -94,7 +94,31 @@ class Session {
     return {};
   }
 
-  // What the last encode_user did with its histories (ids used, truncated, unknown).
+  // Multi-interest models (MIND): the label-aware user vector of `request` for the known target `item_id`
+  // (external id): encode_user, then attention of the interests on the target's item vector. `user_vector`
+  // holds user_dim() floats; last_stats() then describes the request. Allocates only on first use.
+  Result<void> label_aware_vector(Span<const FieldInput> request, std::int64_t item_id, Span<float> user_vector) {
+    const auto& architecture = model_->architecture_model();
+    const std::size_t dim = architecture.user_dim(), count = architecture.user_vector_count();
+    if (architecture.architecture() != Architecture::mind)
+      return fail(ErrorCode::invalid_argument, model_->name() + ": label-aware attention needs a multi-interest model, this is '" +
+                                                   format::architecture_name(architecture.architecture()) + "'");
+    if (user_vector.size() < dim)
+      return fail(ErrorCode::output_size, model_->name() + ": user vector buffer holds " + std::to_string(user_vector.size()) +
+                                              " floats, needs " + std::to_string(dim));
+    auto entry = find_entry(item_id);
+    RECLITE_TRY(entry);
+    if (interests_.size() < dim * count) interests_.resize(dim * count);  // first use only
+    RECLITE_TRY(encode_user(request, Span<float>(interests_.data(), dim * count)));
+    architecture.encode_item_entry(*entry, item_scratch(model_->item_dim()), workspace_);
+    if (!architecture.label_aware_vector(interests_.data(), stats_.active_interests, item_scratch_.data(),
+                                         user_vector.data(), workspace_))
+      return fail(ErrorCode::invalid_argument, model_->name() + ": this model has no label-aware attention");
+    return {};
+  }
+
+  // What the last encode_user did with its histories (ids used, truncated, unknown) and, for multi-interest
+  // models, how many interests are active (EncodeStats::active_interests).
   const EncodeStats& last_stats() const noexcept { return stats_; }
 
  private:
@@ -113,6 +137,7 @@ class Session {
   const Model* model_;
   models::Workspace workspace_;
   std::vector<float> item_scratch_;
+  std::vector<float> interests_;
   EncodeStats stats_;
 };
 
