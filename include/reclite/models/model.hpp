@@ -183,3 +183,7 @@ class Model {
 };
 
 RECLITE_END_NAMESPACE
+
+// Model::run_self_test needs a Session, which needs a complete Model: its definition lives in session.hpp,
+// included here so that every user of Model links.
+#include "reclite/models/session.hpp"  // IWYU pragma: keep
