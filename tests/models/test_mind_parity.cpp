@@ -105,6 +105,12 @@ MindRequest make_request(const reclite::Model& model, std::size_t length) {
   }
   return request;
 }
+
+// Points each field at its ids again after a test edited them.
+void repoint(MindRequest& request) {
+  for (std::size_t f = 0; f < request.fields.size(); ++f)
+    request.fields[f].ids = reclite::Span<const std::int64_t>(request.ids[f].data(), request.ids[f].size());
+}
 }  // namespace
 
 TEST_CASE("models/mind: history lengths 0 1 2 and beyond max_length are served with K' = floor(log2(n + 1))") {
@@ -126,28 +132,68 @@ TEST_CASE("models/mind: history lengths 0 1 2 and beyond max_length are served w
   }
 }
 
-TEST_CASE("models/mind: unknown ids and mismatched history lengths are refused") {
+TEST_CASE("models/mind: a behaviour with an unknown id in any history field is skipped in every field") {
   reclite::Model model = test::load_multi_interest("mind_reclite_random");
   reclite::Session session(model);
-  std::vector<float> vectors(model.user_dim() * model.user_vector_count());
+  const std::size_t size = model.user_dim() * model.user_vector_count();
+  const std::size_t window = model.file().mind()->max_length;
   REQUIRE(model.user_fields()[0]->name == "history");
   REQUIRE(model.user_fields()[1]->name == "history_category");
+  auto encode = [&](MindRequest& request) {
+    repoint(request);
+    std::vector<float> vectors(size);
+    auto done = session.encode_user(request.fields, vectors);
+    REQUIRE_MESSAGE(done, (done ? "" : done.error().describe()));
+    return vectors;
+  };
+
+  MindRequest known = make_request(model, 4);  // behaviours 0, 1, 2, 3 without 1
+  for (std::size_t f = 0; f < 2; ++f) known.ids[f].erase(known.ids[f].begin() + 1);
+  const std::vector<float> want = encode(known);
+  const std::size_t want_active = session.last_stats().active_interests;
+  CHECK(want_active == 2);  // K' of 3 behaviours
 
   MindRequest unknown_item = make_request(model, 4);
   unknown_item.ids[0][1] = 7001;  // odd: no item has it
-  unknown_item.fields[0].ids = reclite::Span<const std::int64_t>(unknown_item.ids[0].data(), 4);
-  auto refused = session.encode_user(unknown_item.fields, vectors);
-  REQUIRE(!refused);
-  CHECK(refused.error().code == reclite::ErrorCode::feature_out_of_vocabulary);
-  CHECK(refused.error().message.find("7001") != std::string::npos);
+  CHECK(encode(unknown_item) == want);
+  CHECK(session.last_stats().history_ids_unknown == 1);
+  CHECK(session.last_stats().history_ids_used == 3);
+  CHECK(session.last_stats().active_interests == want_active);
 
   MindRequest unknown_category = make_request(model, 4);
-  unknown_category.ids[1][2] = 13;  // categories are 0..12
-  unknown_category.fields[1].ids = reclite::Span<const std::int64_t>(unknown_category.ids[1].data(), 4);
-  refused = session.encode_user(unknown_category.fields, vectors);
-  REQUIRE(!refused);
-  CHECK(refused.error().code == reclite::ErrorCode::feature_out_of_vocabulary);
-  CHECK(refused.error().message.find("history_category") != std::string::npos);
+  unknown_category.ids[1][1] = 13;  // categories are 0..12
+  CHECK(encode(unknown_category) == want);
+  CHECK(session.last_stats().history_ids_unknown == 1);
+
+  // Unknown newest behaviours leave room for older known ones: nothing is truncated.
+  MindRequest full = make_request(model, window);
+  const std::vector<float> want_full = encode(full);
+  MindRequest longer = make_request(model, window + 2);
+  longer.ids[0][window] = 7001;
+  longer.ids[1][window + 1] = -1;
+  CHECK(encode(longer) == want_full);
+  CHECK(session.last_stats().history_ids_unknown == 2);
+  CHECK(session.last_stats().history_ids_truncated == 0);
+  longer.ids[0][window] = model.catalogue().external_id(3);  // now one known behaviour too many
+  encode(longer);
+  CHECK(session.last_stats().history_ids_unknown == 1);
+  CHECK(session.last_stats().history_ids_truncated == 1);
+
+  // Only unknown behaviours: served as the empty history (all-padding window, K' = 1).
+  MindRequest empty = make_request(model, 0);
+  const std::vector<float> want_empty = encode(empty);
+  MindRequest all_unknown = make_request(model, 3);
+  for (auto& id : all_unknown.ids[0]) id = 7001;
+  CHECK(encode(all_unknown) == want_empty);
+  CHECK(session.last_stats().active_interests == 1);
+  CHECK(session.last_stats().history_ids_unknown == 3);
+}
+
+TEST_CASE("models/mind: mismatched history lengths, missing fields and small outputs are refused") {
+  reclite::Model model = test::load_multi_interest("mind_reclite_random");
+  reclite::Session session(model);
+  std::vector<float> vectors(model.user_dim() * model.user_vector_count());
+  reclite::Result<void> refused;
 
   MindRequest mismatched = make_request(model, 4);
   mismatched.fields[1].ids = reclite::Span<const std::int64_t>(mismatched.ids[1].data(), 3);

@@ -47,7 +47,7 @@ TEST_CASE("models/sdm_parity: user vectors equal PyTorch for every short and lon
   CHECK(fixtures == 2);
 }
 
-TEST_CASE("models/sdm: unknown ids and mismatched history lengths are refused") {
+TEST_CASE("models/sdm: unknown history behaviours are skipped, mismatched lengths and unknown user values are refused") {
   reclite::Model model = test::load_multi_interest("sdm_deepmatch_trained");
   const auto& fields = model.user_fields();
   REQUIRE(fields.size() == 6);  // user_id, gender, short_item, short_category, long_item, long_category
@@ -69,11 +69,37 @@ TEST_CASE("models/sdm: unknown ids and mismatched history lengths are refused") 
   for (float value : vector) norm += double(value) * value;
   CHECK(std::fabs(norm - 1.0) < 1e-5);
 
+  // A behaviour with an unknown id in any of its fields is skipped in all of them, short and long alike.
+  auto encode = [&] {
+    std::vector<float> out(model.user_dim());
+    auto done = session.encode_user(request(), out);
+    REQUIRE_MESSAGE(done, (done ? "" : done.error().describe()));
+    return out;
+  };
+  ids[2] = {item};
+  ids[3] = {2};
+  const std::vector<float> want_short = encode();
   ids[2] = {item, 7001};  // odd: no item has it
-  auto refused = session.encode_user(request(), vector);
-  REQUIRE(!refused);
-  CHECK(refused.error().code == reclite::ErrorCode::feature_out_of_vocabulary);
-  CHECK(refused.error().message.find("short_item") != std::string::npos);
+  ids[3] = {2, 2};
+  CHECK(encode() == want_short);
+  CHECK(session.last_stats().history_ids_unknown == 1);
+  ids[2] = {7001, item};  // the unknown one first: the same known behaviour remains
+  CHECK(encode() == want_short);
+  ids[2] = {item, item};
+  ids[3] = {2, 13};  // categories are 0..12
+  CHECK(encode() == want_short);
+  CHECK(session.last_stats().history_ids_unknown == 1);
+  ids[3] = {2, 2};
+  ids[4] = {};
+  ids[5] = {};
+  const std::vector<float> want_no_long = encode();
+  ids[4] = {item};
+  ids[5] = {13};
+  CHECK(encode() == want_no_long);
+  CHECK(session.last_stats().history_ids_unknown == 1);
+  CHECK(session.last_stats().history_ids_used == 2);
+  ids[5] = {5};
+  reclite::Result<void> refused;
 
   ids[2] = {item, item};
   ids[5] = {5, 6};  // long_category longer than long_item
@@ -81,11 +107,6 @@ TEST_CASE("models/sdm: unknown ids and mismatched history lengths are refused") 
   REQUIRE(!refused);
   CHECK(refused.error().code == reclite::ErrorCode::invalid_argument);
   CHECK(refused.error().message.find("long_category") != std::string::npos);
-
-  ids[5] = {13};  // categories are 0..12
-  refused = session.encode_user(request(), vector);
-  REQUIRE(!refused);
-  CHECK(refused.error().code == reclite::ErrorCode::feature_out_of_vocabulary);
 
   ids[5] = {5};
   ids[0] = {60};  // 60 users: 0..59

@@ -1,21 +1,25 @@
-// History windows for sequence models that evaluate every slot of a fixed window (MIND, SDM): each history
-// field keeps its most recent `length` ids; right padding puts the n valid rows at slots 0..n-1, left padding at
-// length-n..length-1; pad slots hold the field's padding_row. Ids are never skipped: an unknown id is an error
-// (the reference modules refuse it too), so a window always means what the model was trained on.
+// History windows for sequence models that evaluate every slot of a fixed window (MIND, SDM). Unknown ids are
+// skipped, as for every architecture: an item newer than the model (or a side value outside its vocabulary) is
+// treated as a behaviour the user did not have, so the window holds the most recent behaviours the model knows
+// and an app never has to filter histories against the catalogue. Session::last_stats() counts what was skipped;
+// an app that wants strictness checks history_ids_unknown.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <string>
+#include <vector>
 
 #include "reclite/core/config.hpp"
-#include "reclite/core/result.hpp"
 #include "reclite/core/span.hpp"
 #include "reclite/format/model_config.hpp"
 #include "reclite/models/catalogue.hpp"
+#include "reclite/models/request.hpp"
 
 RECLITE_BEGIN_NAMESPACE
 namespace models {
+
+using InputFieldConfigs = std::vector<format::InputFieldConfig>;
 
 // Table row of `id` in a history field: external item ids through the catalogue, vocabulary ids as they are;
 // -1 when unknown or out of the vocabulary.
@@ -28,35 +32,56 @@ inline std::int64_t history_row(const format::InputFieldConfig& field, const Cat
   return id >= 0 && id < field.vocabulary_size ? id : -1;
 }
 
-// Every id of a history is known (feature_out_of_vocabulary names the first that is not). `model` and
-// `architecture` name the caller in the message, which is only built on failure (a good request allocates nothing).
-inline Result<void> check_history_ids(const std::string& model, const char* architecture,
-                                      const format::InputFieldConfig& field, const Catalogue& catalogue,
-                                      Span<const std::int64_t> ids) {
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (history_row(field, catalogue, ids[i]) >= 0) continue;
-    return fail(ErrorCode::feature_out_of_vocabulary,
-                model + ": " + architecture + " field '" + field.name + "': " +
-                    (field.ids == format::IdSpace::item ? "item id " + std::to_string(ids[i]) + " is not in the catalogue"
-                                                        : "value " + std::to_string(ids[i]) + " is outside the vocabulary [0, " +
-                                                              std::to_string(field.vocabulary_size) + ")") +
-                    " (position " + std::to_string(i) + ")");
-  }
-  return {};
-}
+// What filling one window did: valid slots, behaviours skipped for an unknown id, known behaviours left out
+// because they are older than the window.
+struct HistoryWindow {
+  std::size_t valid = 0;
+  std::size_t unknown = 0;
+  std::size_t truncated = 0;
+};
 
-// Fills rows[0, length) with the window of checked `ids`; returns n, the number of valid slots.
-inline std::size_t fill_history_window(const format::InputFieldConfig& field, const Catalogue& catalogue,
-                                       Span<const std::int64_t> ids, std::size_t length, format::PaddingSide side,
-                                       std::uint32_t* rows) noexcept {
-  const std::size_t n = ids.size() < length ? ids.size() : length;
-  const std::size_t start = ids.size() - n;
-  const std::size_t first_valid = side == format::PaddingSide::right ? 0 : length - n;
-  const auto pad = static_cast<std::uint32_t>(field.padding_row);
-  for (std::size_t t = 0; t < length; ++t) rows[t] = pad;
-  for (std::size_t t = 0; t < n; ++t)
-    rows[first_valid + t] = static_cast<std::uint32_t>(history_row(field, catalogue, ids[start + t]));
-  return n;
+// Fills the window of parallel history fields (the item history and its side fields, position by position, all
+// of the same length: checked by the caller): field f's rows go to rows[f * length, (f + 1) * length).
+// A behaviour whose id is unknown in any field is skipped in every field, as if the user had not had it (the
+// rule of every architecture: docs/errors.md); the most recent `length` known behaviours are kept, oldest first.
+// Right padding puts them at slots 0..valid-1, left padding at length-valid..length-1; pad slots hold each
+// field's padding_row. Behaviours older than the oldest kept one are counted as truncated without being looked up.
+inline HistoryWindow fill_history_window(const InputFieldConfigs& fields, const Catalogue& catalogue,
+                                         Span<const FieldInput> inputs, std::size_t length, format::PaddingSide side,
+                                         std::uint32_t* rows) noexcept {
+  HistoryWindow window;
+  const std::size_t count = fields.size();
+  const std::size_t positions = count == 0 ? 0 : inputs[0].ids.size();
+  // Newest first, into slots length-1, length-2, ... (the left-padded layout); moved for right padding below.
+  for (std::size_t p = positions; p-- > 0;) {
+    if (window.valid == length) {
+      window.truncated = p + 1;
+      break;
+    }
+    const std::size_t slot = length - 1 - window.valid;
+    bool known = true;
+    for (std::size_t f = 0; f < count && known; ++f) {
+      const std::int64_t row = history_row(fields[f], catalogue, inputs[f].ids[p]);
+      known = row >= 0;
+      if (known) rows[f * length + slot] = static_cast<std::uint32_t>(row);
+    }
+    if (known)
+      ++window.valid;
+    else
+      ++window.unknown;
+  }
+  const std::size_t pads = length - window.valid;
+  for (std::size_t f = 0; f < count; ++f) {
+    std::uint32_t* field_rows = rows + f * length;
+    const auto pad = static_cast<std::uint32_t>(fields[f].padding_row);
+    if (side == format::PaddingSide::right) {
+      std::copy(field_rows + pads, field_rows + length, field_rows);
+      std::fill(field_rows + window.valid, field_rows + length, pad);
+    } else {
+      std::fill(field_rows, field_rows + pads, pad);
+    }
+  }
+  return window;
 }
 
 }  // namespace models

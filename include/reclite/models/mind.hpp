@@ -206,7 +206,6 @@ class MindModel final : public ArchitectureModel {
         return fail(ErrorCode::invalid_argument, name_ + ": history field '" + field.name + "' has " +
                                                      std::to_string(inputs[f].ids.size()) + " ids, the item history '" +
                                                      config_->history_fields[0].name + "' has " + std::to_string(length));
-      RECLITE_TRY(check_history_ids(name_, "mind", field, *catalogue_, inputs[f].ids));
     }
     if (!config_->user_fields.empty()) RECLITE_TRY(user_tower_.check(inputs.subspan(histories, inputs.size() - histories)));
     return {};
@@ -220,9 +219,9 @@ class MindModel final : public ArchitectureModel {
     float* scratch = workspace.floats.data();
     std::uint32_t* rows = workspace.rows.data();
     // Window and behaviours.
-    std::size_t n = 0;
-    for (std::size_t f = 0; f < histories; ++f)
-      n = fill_history_window(config.history_fields[f], *catalogue_, inputs[f].ids, T, config.padding_side, rows + f * T);
+    const HistoryWindow window = fill_history_window(config.history_fields, *catalogue_, inputs.subspan(0, histories), T,
+                                                     config.padding_side, rows);
+    const std::size_t n = window.valid;
     const std::size_t first_valid = config.padding_side == format::PaddingSide::right ? 0 : T - n;
     auto is_pad = [&](std::size_t t) { return t < first_valid || t >= first_valid + n; };
     const std::size_t combined = config.behaviour_combine == format::BehaviourCombine::item_only ? 1 : histories;
@@ -302,7 +301,8 @@ class MindModel final : public ArchitectureModel {
     }
     if (stats != nullptr) {
       stats->history_ids_used += n;
-      stats->history_ids_truncated += inputs[0].ids.size() - n;
+      stats->history_ids_truncated += window.truncated;
+      stats->history_ids_unknown += window.unknown;
       stats->active_interests = active;
     }
   }

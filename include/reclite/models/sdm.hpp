@@ -237,7 +237,6 @@ class SdmModel final : public ArchitectureModel {
           return fail(ErrorCode::invalid_argument, name_ + ": history field '" + fields[f].name + "' has " +
                                                        std::to_string(ids.size()) + " ids, '" + fields[0].name + "' has " +
                                                        std::to_string(inputs[first].ids.size()));
-        RECLITE_TRY(check_history_ids(name_, "sdm", fields[f], *catalogue_, ids));
       }
     }
     return {};
@@ -259,13 +258,12 @@ class SdmModel final : public ArchitectureModel {
     ops::gemv(profile_weight_, user, profile_bias_, profile, u, user_tower_.output_dim(), ops::Activation::tanh);
 
     // Windows.
-    std::size_t n_short = 0, n_long = 0;
-    for (std::size_t f = 0; f < histories; ++f) {
-      n_short = fill_history_window(config.short_fields[f], *catalogue_, inputs[users + f].ids, S,
-                                    format::PaddingSide::right, rows + f * S);
-      n_long = fill_history_window(config.long_fields[f], *catalogue_, inputs[users + histories + f].ids, L,
-                                   format::PaddingSide::right, rows + at_long_rows_ + f * L);
-    }
+    const HistoryWindow short_window = fill_history_window(config.short_fields, *catalogue_, inputs.subspan(users, histories),
+                                                           S, format::PaddingSide::right, rows);
+    const HistoryWindow long_window = fill_history_window(config.long_fields, *catalogue_,
+                                                          inputs.subspan(users + histories, histories), L,
+                                                          format::PaddingSide::right, rows + at_long_rows_);
+    const std::size_t n_short = short_window.valid, n_long = long_window.valid;
 
     // Long term: attention pooling per field, then P.
     float* pair = scratch + at_pair_;
@@ -396,7 +394,8 @@ class SdmModel final : public ArchitectureModel {
     ops::l2_normalize(output, output, u);
     if (stats != nullptr) {
       stats->history_ids_used += n_short + n_long;
-      stats->history_ids_truncated += inputs[users].ids.size() - n_short + inputs[users + histories].ids.size() - n_long;
+      stats->history_ids_truncated += short_window.truncated + long_window.truncated;
+      stats->history_ids_unknown += short_window.unknown + long_window.unknown;
       stats->active_interests = 1;
     }
   }
