@@ -1,30 +1,38 @@
 // `reclite`: the command-line face of the engine, for shipping checks and demos.
 //   reclite inspect MODEL [--verify]                       header, config, tensors; --verify runs the self-test
 //   reclite encode --model M --user U.json                 the user vector(s), JSON
-//   reclite recall --model M (--index I | --exact) --user U.json [-k 10] [--keep-seen] [--ef N]
-//   reclite evaluate --model M (--index I | --exact) --users USERS.json [-k 10] [--ef N]
+//   reclite recall --model M (--index I | --exact) --user U.json [-k 10] [--keep-seen] [--ef N] [--quota Q]
+//   reclite evaluate --model M (--index I | --exact) --users USERS.json [-k 10] [--ef N] [--quota Q]
+//   reclite sequence --model M --history ID,ID,... --append ID,ID,... [--save FILE] [--restore FILE]
 // USERS.json: [{"fields": {...}, "held_out": [item ids]}, ...]; metrics exclude the items of the user's history.
+// Multi-interest models (MIND) recall with one query per active interest, merged (pipeline/multi_interest_recall);
+// --quota caps the items one interest may contribute. `sequence` (SASRec) starts a state from the history (or a
+// saved state), appends the items one by one and prints each update's path and time, then the user vector.
 // Exit status: 0 ok, 1 engine error (printed as code: message), 2 usage.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "json.hpp"
 #include "reclite/index/exact_search.hpp"
 #include "reclite/index/hnsw_index.hpp"
+#include "reclite/pipeline/multi_interest_recall.hpp"
 #include "reclite/reclite.hpp"
 #include "request_json.hpp"
 
 namespace {
 
 struct Arguments {
-  std::string command, model, index, user, users, positional;
+  std::string command, model, index, user, users, positional, history, append, save, restore;
   std::size_t k = 10;
   std::size_t ef = 0;
+  std::size_t quota = 0;
   bool exact = false, keep_seen = false, verify = false;
 };
 
@@ -32,8 +40,9 @@ int usage() {
   std::fprintf(stderr,
                "usage: reclite inspect MODEL [--verify]\n"
                "       reclite encode --model M --user U.json\n"
-               "       reclite recall --model M (--index I | --exact) --user U.json [-k K] [--keep-seen] [--ef N]\n"
-               "       reclite evaluate --model M (--index I | --exact) --users USERS.json [-k K] [--ef N]\n");
+               "       reclite recall --model M (--index I | --exact) --user U.json [-k K] [--keep-seen] [--ef N] [--quota Q]\n"
+               "       reclite evaluate --model M (--index I | --exact) --users USERS.json [-k K] [--ef N] [--quota Q]\n"
+               "       reclite sequence --model M --history ID,ID,... --append ID,ID,... [--save FILE] [--restore FILE]\n");
   return 2;
 }
 
@@ -59,6 +68,11 @@ bool parse_arguments(int argc, char** argv, Arguments& arguments) {
     else if (flag == "--users") { if (!next(arguments.users)) return false; }
     else if (flag == "-k" || flag == "--k") { if (!next(number)) return false; arguments.k = std::strtoul(number.c_str(), nullptr, 10); }
     else if (flag == "--ef") { if (!next(number)) return false; arguments.ef = std::strtoul(number.c_str(), nullptr, 10); }
+    else if (flag == "--quota") { if (!next(number)) return false; arguments.quota = std::strtoul(number.c_str(), nullptr, 10); }
+    else if (flag == "--history") { if (!next(arguments.history)) return false; }
+    else if (flag == "--append") { if (!next(arguments.append)) return false; }
+    else if (flag == "--save") { if (!next(arguments.save)) return false; }
+    else if (flag == "--restore") { if (!next(arguments.restore)) return false; }
     else if (flag == "--exact") arguments.exact = true;
     else if (flag == "--keep-seen") arguments.keep_seen = true;
     else if (flag == "--verify") arguments.verify = true;
@@ -79,6 +93,15 @@ reclite::Result<tool::Json> read_json(const std::string& path) {
 
 std::string shape_text(const std::vector<std::int64_t>& shape) { return reclite::format::shape_string(shape); }
 
+// Sequence models evaluate a window slot by slot; two-tower models pool their histories.
+std::string history_text(const reclite::Model& model, const reclite::format::InputFieldConfig& field) {
+  const auto architecture = model.architecture();
+  const bool window = architecture == reclite::Architecture::sasrec || architecture == reclite::Architecture::mind ||
+                      architecture == reclite::Architecture::sdm;
+  if (window) return "window of " + std::to_string(field.max_length);
+  return "pooling " + std::string(reclite::format::pooling_name(field.pooling)) + " over " + std::to_string(field.max_length);
+}
+
 int inspect(const Arguments& arguments) {
   const std::string path = !arguments.positional.empty() ? arguments.positional : arguments.model;
   if (path.empty()) return usage();
@@ -98,10 +121,8 @@ int inspect(const Arguments& arguments) {
     else
       std::printf(" %s ids, vocabulary %lld, table '%s'%s%s\n", field->ids == reclite::format::IdSpace::item ? "item" : "vocabulary",
                   static_cast<long long>(field->vocabulary_size), field->embedding.c_str(),
-                  field->kind == reclite::format::FieldKind::history ? ", pooling " : "",
-                  field->kind == reclite::format::FieldKind::history
-                      ? (std::string(reclite::format::pooling_name(field->pooling)) + " over " + std::to_string(field->max_length)).c_str()
-                      : "");
+                  field->kind == reclite::format::FieldKind::history ? ", " : "",
+                  field->kind == reclite::format::FieldKind::history ? history_text(model, *field).c_str() : "");
   }
   std::printf("catalogue: %zu items, precomputed item vectors: %s\n", model.catalogue().size(),
               model.item_vectors() ? "yes" : "no");
@@ -180,12 +201,29 @@ struct Recaller {
     return {};
   }
 
-  reclite::Result<std::size_t> search(const float* query, std::size_t k, reclite::Span<const std::int64_t> excluded,
-                                      std::vector<reclite::index::SearchHit>& hits) {
+  // The top k for the user vectors of the last encode: one query, or for multi-interest models one per active
+  // interest, merged (hits[i].interest says which).
+  reclite::Result<std::size_t> search(const float* user, std::size_t active, std::size_t k, std::size_t quota,
+                                      reclite::Span<const std::int64_t> excluded,
+                                      std::vector<reclite::pipeline::InterestHit>& hits) {
     hits.resize(std::max<std::size_t>(k, 1));
-    return use_exact ? exact.search_top_k(query, k, excluded, hits) : hnsw.search_top_k(query, k, excluded, hits);
+    reclite::pipeline::MultiInterestOptions options;
+    options.k = k;
+    options.quota = quota;
+    const std::size_t dim = model->user_dim();
+    const reclite::Span<reclite::pipeline::InterestHit> out(hits.data(), hits.size());
+    if (use_exact)
+      return reclite::pipeline::multi_interest_recall(exact, user, active, dim, excluded, options, scratch, out);
+    return reclite::pipeline::multi_interest_recall(hnsw, user, active, dim, excluded, options, scratch, out);
   }
+
+  reclite::pipeline::MultiInterestScratch scratch;
 };
+
+// Vectors a search uses after encode_user: K' for multi-interest models, else 1.
+std::size_t active_vectors(const reclite::Model& model, const reclite::Session& session) {
+  return model.user_vector_count() > 1 ? session.last_stats().active_interests : 1;
+}
 
 int recall(const Arguments& arguments) {
   if (arguments.model.empty() || arguments.user.empty()) return usage();
@@ -205,16 +243,21 @@ int recall(const Arguments& arguments) {
   auto done = session.encode_user(buffers.fields, user);
   if (!done) return report(done.error());
   std::vector<std::int64_t> seen = arguments.keep_seen ? std::vector<std::int64_t>() : tool::seen_items(*loaded, buffers);
-  std::vector<reclite::index::SearchHit> hits;
-  auto found = recaller.search(user.data(), arguments.k, seen, hits);
+  std::vector<reclite::pipeline::InterestHit> hits;
+  const std::size_t active = active_vectors(*loaded, session);
+  auto found = recaller.search(user.data(), active, arguments.k, arguments.quota, seen, hits);
   if (!found) return report(found.error());
   const double micros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+  const bool multi = loaded->user_vector_count() > 1;
   std::printf("{\"items\": [");
-  for (std::size_t i = 0; i < *found; ++i)
-    std::printf("%s{\"item_id\": %lld, \"score\": %s}", i ? ", " : "", static_cast<long long>(hits[i].item_id),
+  for (std::size_t i = 0; i < *found; ++i) {
+    std::printf("%s{\"item_id\": %lld, \"score\": %s", i ? ", " : "", static_cast<long long>(hits[i].item_id),
                 tool::format_float(hits[i].score).c_str());
-  std::printf("], \"search\": \"%s\", \"excluded_seen\": %zu, \"microseconds\": %.1f}\n", recaller.use_exact ? "exact" : "hnsw",
-              seen.size(), micros);
+    if (multi) std::printf(", \"interest\": %u", hits[i].interest);
+    std::printf("}");
+  }
+  std::printf("], \"search\": \"%s\", \"interests\": %zu, \"excluded_seen\": %zu, \"microseconds\": %.1f}\n",
+              recaller.use_exact ? "exact" : "hnsw", active, seen.size(), micros);
   return 0;
 }
 
@@ -230,7 +273,7 @@ int evaluate(const Arguments& arguments) {
   if (!users->is_array()) return report(reclite::fail(reclite::ErrorCode::invalid_argument, arguments.users + ": expected a JSON array"));
   reclite::Session session(*loaded);
   std::vector<float> user(loaded->user_dim() * loaded->user_vector_count());
-  std::vector<reclite::index::SearchHit> hits;
+  std::vector<reclite::pipeline::InterestHit> hits;
   double hit_rate = 0, ndcg = 0, recall_at_k = 0, total_micros = 0;
   std::size_t evaluated = 0;
   for (const tool::Json& entry : users->items) {
@@ -248,7 +291,7 @@ int evaluate(const Arguments& arguments) {
     auto done = session.encode_user(buffers.fields, user);
     if (!done) return report(done.error());
     std::vector<std::int64_t> seen = tool::seen_items(*loaded, buffers);
-    auto found = recaller.search(user.data(), arguments.k, seen, hits);
+    auto found = recaller.search(user.data(), active_vectors(*loaded, session), arguments.k, arguments.quota, seen, hits);
     if (!found) return report(found.error());
     total_micros += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
     double dcg = 0, ideal = 0;
@@ -274,6 +317,65 @@ int evaluate(const Arguments& arguments) {
   return 0;
 }
 
+// Comma-separated ids ("" is none); false on anything that is not an integer.
+bool parse_ids(const std::string& text, std::vector<std::int64_t>& ids) {
+  ids.clear();
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t comma = std::min(text.find(',', at), text.size());
+    const std::string token = text.substr(at, comma - at);
+    char* end = nullptr;
+    const long long value = std::strtoll(token.c_str(), &end, 10);
+    if (token.empty() || end == nullptr || *end != '\0') return false;
+    ids.push_back(value);
+    at = comma + 1;
+  }
+  return true;
+}
+
+int sequence(const Arguments& arguments) {
+  // A state comes from the history or from a saved state, not both.
+  if (arguments.model.empty() || (!arguments.history.empty() && !arguments.restore.empty())) return usage();
+  std::vector<std::int64_t> history, appended;
+  if (!parse_ids(arguments.history, history) || !parse_ids(arguments.append, appended)) return usage();
+  auto loaded = reclite::Model::load(arguments.model);
+  if (!loaded) return report(loaded.error());
+  auto created = reclite::SequenceSession::create(*loaded);
+  if (!created) return report(created.error());
+  reclite::SequenceSession& sequences = *created;
+  std::vector<std::uint8_t> saved;
+  if (!arguments.restore.empty()) {
+    std::ifstream in(arguments.restore, std::ios::binary);
+    if (!in) return report(reclite::Error{reclite::ErrorCode::file_not_found, arguments.restore + ": cannot read"});
+    saved.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  auto state = arguments.restore.empty() ? sequences.start(history)
+                                         : sequences.restore(reclite::Span<const std::uint8_t>(saved.data(), saved.size()));
+  if (!state)
+    return report(arguments.restore.empty() ? state.error()
+                                            : reclite::Error{state.error().code, arguments.restore + ": " + state.error().message});
+  std::printf("{\"length\": %zu, \"appends\": [", state->length());
+  for (std::size_t i = 0; i < appended.size(); ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    auto updated = sequences.append(*state, appended[i]);
+    const double micros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+    if (!updated) return report(updated.error());
+    std::printf("%s{\"item_id\": %lld, \"path\": \"%s\", \"length\": %zu, \"microseconds\": %.1f}", i ? ", " : "",
+                static_cast<long long>(appended[i]), reclite::update_path_name(updated->path), updated->length, micros);
+  }
+  std::printf("], \"user_vector\": ");
+  const auto user = state->user_vector();
+  print_vector(user.data(), user.size());
+  std::printf("}\n");
+  if (!arguments.save.empty()) {
+    const std::vector<std::uint8_t> bytes = state->serialize();
+    std::ofstream out(arguments.save, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    if (!out) return report(reclite::fail(reclite::ErrorCode::invalid_argument, arguments.save + ": cannot write"));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -283,5 +385,6 @@ int main(int argc, char** argv) {
   if (arguments.command == "encode") return encode(arguments);
   if (arguments.command == "recall") return recall(arguments);
   if (arguments.command == "evaluate") return evaluate(arguments);
+  if (arguments.command == "sequence") return sequence(arguments);
   return usage();
 }
