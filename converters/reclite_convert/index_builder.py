@@ -345,6 +345,12 @@ def add_arguments(parser):
     parser.add_argument("--max-ef", type=int, default=DEFAULT_MAX_EF,
                         help=f"largest default ef to store; if the target is not reached by then, a warning (default "
                              f"{DEFAULT_MAX_EF})")
+    parser.add_argument("--link-by", choices=("inner_product", "angle"), default="inner_product",
+                        help="how graph links are chosen: by inner product (default) or by angle between rows, "
+                             "which keeps every item reachable when norms differ (searches always score by "
+                             "inner product)")
+    parser.add_argument("--serve-k", type=int, help="the k the index will serve: the default ef must also reach "
+                                                    "the target at recall@k (e.g. 100 for a top-100 recall)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the generated queries and the graph")
     parser.add_argument("--threads", type=int, default=1, help="insertion threads (1: reproducible file)")
 
@@ -362,10 +368,11 @@ def run(args):
     queries = np.load(args.queries) if args.queries else None
     summary = build_index(vectors, external_ids, args.output, m=args.m, ef_construction=args.ef_construction,
                           recall_target=args.recall_target, queries=queries, seed=args.seed, threads=args.threads,
-                          max_ef=args.max_ef)
+                          max_ef=args.max_ef, link_by=args.link_by, serve_k=args.serve_k)
     print(f"{summary.index_path}: {summary.count} items of dim {summary.dim}, default ef {summary.default_ef}, "
           f"recall@{RECALL_K} {summary.measured_recall:.4f} on {summary.recall_queries} held-out queries "
-          f"(target {summary.recall_target})")
+          f"(target {summary.recall_target})" +
+          (f", recall@{args.serve_k} {summary.serve_recall:.4f}" if summary.serve_recall is not None else ""))
     if not summary.target_met:
         print(f"warning: recall target {summary.recall_target} not reached even at ef {summary.default_ef}")
     return 0
