@@ -86,6 +86,41 @@ class IndexBuilderTest(unittest.TestCase):
         self.assertEqual(ef_ladder(600)[-3:], [384, 512, 768])
         self.assertGreaterEqual(ef_ladder(100000)[-1], 100000)
 
+    def test_links_by_angle_store_the_raw_rows(self):
+        import hnswlib
+
+        path = os.path.join(self.folder.name, "angle.rlindex")
+        summary = build_index(self.vectors, self.ids, path, link_by="angle")
+        index = hnswlib.Index(space="ip", dim=16)
+        index.load_index(summary.hnsw_path)
+        # Links were chosen on normalised rows, but searches score what the file holds: the raw rows.
+        stored = np.asarray(index.get_items(list(range(2000))), dtype=np.float32)
+        np.testing.assert_array_equal(stored, self.vectors)
+        self.assertTrue(summary.target_met)
+        with open(path, "rb") as stream:
+            table = ItemIndex.ItemIndex.GetRootAs(bytearray(stream.read()), 0)
+        with open(summary.hnsw_path, "rb") as stream:
+            self.assertEqual(table.HnswCrc32(), zlib.crc32(stream.read()))
+
+    def test_serve_k_tunes_ef_for_the_served_depth(self):
+        import hnswlib
+        from reclite_convert.index_builder import make_recall_queries, recall_at
+
+        path = os.path.join(self.folder.name, "deep.rlindex")
+        # By angle: on these unequal norms an inner-product graph cannot reach a deep top 100 (index_builder.py).
+        summary = build_index(self.vectors, self.ids, path, recall_target=0.95, serve_k=100, link_by="angle")
+        self.assertTrue(summary.target_met)
+        queries = make_recall_queries(self.vectors, seed=0)
+        index = hnswlib.Index(space="ip", dim=16)
+        index.load_index(summary.hnsw_path)
+        measured = recall_at(index, queries, exact_top_k(self.vectors, queries, 100), summary.default_ef)
+        self.assertAlmostEqual(measured, summary.serve_recall, places=6)
+        self.assertGreaterEqual(measured, 0.95)
+        with self.assertRaises(ConversionError):
+            build_index(self.vectors, self.ids, path, serve_k=0)
+        with self.assertRaises(ConversionError):
+            build_index(self.vectors, self.ids, path, link_by="cosine")
+
     def test_bad_inputs_name_what_is_wrong(self):
         path = os.path.join(self.folder.name, "bad.rlindex")
         cases = [
