@@ -245,9 +245,6 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> extras;
   for (const auto& entry : memory_extras) extras[entry.first] = entry.second;
   bench::write_results(results, "reclite", extras);
-  std::printf("per call, pooled over repetitions (microseconds):\n");
-  for (const auto& entry : bench::samples())
-    std::printf("  %-24s median %9.2f  p99 %9.2f  (%zu calls)\n", entry.first.c_str(),
-                bench::quantile(entry.second, 0.5), bench::quantile(entry.second, 0.99), entry.second.size());
+  bench::print_samples();
   return 0;
 }

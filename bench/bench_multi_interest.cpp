@@ -204,6 +204,13 @@ void register_end_to_end(const std::string& name, const reclite::Model& model, c
   })->Unit(benchmark::kMicrosecond);
 }
 
+// A small number as a JSON value ("%.3g"): std::to_string prints 3.5e-07 as 0.000000.
+std::string scientific(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3g", value);
+  return text;
+}
+
 reclite::index::ExactIndex exact_index(const reclite::Model& model) {
   return take(reclite::index::ExactIndex::create(
                   model.item_vectors(), model.catalogue().size(), model.item_dim(),
@@ -259,8 +266,8 @@ int main(int argc, char** argv) {
   const double sdm_worst = max_abs_difference(sdm_vectors, sdm_queries);
   std::printf("max |ours - PyTorch| over 1000 requests: MIND %.3g (all K = %zu interests, K' = %zu), SDM %.3g\n",
               mind_worst, mind.user_vector_count(), mind_active[0], sdm_worst);
-  extras["mind_max_abs_diff_vs_pytorch"] = std::to_string(mind_worst);
-  extras["sdm_max_abs_diff_vs_pytorch"] = std::to_string(sdm_worst);
+  extras["mind_max_abs_diff_vs_pytorch"] = scientific(mind_worst);
+  extras["sdm_max_abs_diff_vs_pytorch"] = scientific(sdm_worst);
 
   auto mind_index = take(reclite::index::HnswIndex::open(directory + "/mind.rlindex"), "mind.rlindex");
   auto sdm_index = take(reclite::index::HnswIndex::open(directory + "/sdm.rlindex"), "sdm.rlindex");
@@ -287,9 +294,6 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   bench::write_results(results, "reclite", extras);
-  std::printf("per call, pooled over repetitions (microseconds):\n");
-  for (const auto& entry : bench::samples())
-    std::printf("  %-24s median %9.2f  p99 %9.2f  (%zu calls)\n", entry.first.c_str(),
-                bench::quantile(entry.second, 0.5), bench::quantile(entry.second, 0.99), entry.second.size());
+  bench::print_samples();
   return 0;
 }

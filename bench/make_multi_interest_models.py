@@ -39,7 +39,6 @@ uint32 width and a 32-byte NUL-padded name; then `count` records of int64, the c
 
 import argparse
 import json
-import math
 import os
 import struct
 import sys

@@ -199,6 +199,14 @@ void timed_loop(State& state, const std::string& name, Body body) {
   }
 }
 
+// Prints every task's pooled median and p99 (what write_results records), for the console.
+inline void print_samples() {
+  std::printf("per call, pooled over repetitions (microseconds):\n");
+  for (const auto& entry : samples())
+    std::printf("  %-24s median %9.2f  p99 %9.2f  (%zu calls)\n", entry.first.c_str(), quantile(entry.second, 0.5),
+                quantile(entry.second, 0.99), entry.second.size());
+}
+
 // Resident set size of this process in kB (VmRSS), or -1.
 inline long resident_kb() {
   std::ifstream status("/proc/self/status");
