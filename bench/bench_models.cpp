@@ -29,20 +29,9 @@ using reclite::index::SearchHit;
 
 constexpr std::size_t top_k = 100;
 
-[[noreturn]] void die(const std::string& message) {
-  std::fprintf(stderr, "bench_models: %s\n", message.c_str());
-  std::exit(1);
-}
-
-template <class T>
-T take(reclite::Result<T> result, const std::string& what) {
-  if (!result) die(what + ": " + result.error().describe());
-  return std::move(*result);
-}
-
-void take(reclite::Result<void> result, const std::string& what) {
-  if (!result) die(what + ": " + result.error().describe());
-}
+using bench::die;
+using bench::take;
+using bench::timed_loop;
 
 // The FieldInputs of every request for one model: categorical fields by name ("field_0".."field_7"), then the
 // history when the model has one; each points into the request records (nothing copied).
@@ -90,17 +79,6 @@ void report_memory(const std::string& step, const Memory& memory, const Memory& 
   std::printf("  %-58s VmRSS %7.1f MB (+%6.1f)  anon %6.1f MB  file-backed %6.1f MB\n", step.c_str(),
               memory.rss / 1024.0, (memory.rss - start.rss) / 1024.0, memory.anonymous / 1024.0, memory.file / 1024.0);
   memory_extras["rss_mb: " + step] = std::to_string(memory.rss / 1024.0);
-}
-
-template <class Body>
-void timed_loop(benchmark::State& state, const std::string& name, Body body) {
-  auto& pooled = bench::samples()[name];
-  std::size_t call = 0;
-  for (auto _ : state) {
-    bench::Timer timer;
-    body(call++);
-    pooled.push_back(timer.microseconds());
-  }
 }
 
 }  // namespace
@@ -267,9 +245,6 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> extras;
   for (const auto& entry : memory_extras) extras[entry.first] = entry.second;
   bench::write_results(results, "reclite", extras);
-  std::printf("per call, pooled over repetitions (microseconds):\n");
-  for (const auto& entry : bench::samples())
-    std::printf("  %-24s median %9.2f  p99 %9.2f  (%zu calls)\n", entry.first.c_str(),
-                bench::quantile(entry.second, 0.5), bench::quantile(entry.second, 0.99), entry.second.size());
+  bench::print_samples();
   return 0;
 }

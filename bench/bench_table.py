@@ -23,6 +23,14 @@ TASKS = [
     ("sasrec_exact_top100", "SASRec exact top-100 / 100k x 64", ["pytorch"]),
     ("sasrec_v3_encode", "SASRec (pmixer V3) full encode, 50 items", ["pytorch", "libtorch"]),
     ("sasrec_v3_append", "SASRec (pmixer V3) append (re-encodes)", []),
+    ("mind_encode", "MIND user evaluation, K = 4 interests, history 50", ["pytorch", "libtorch"]),
+    ("sdm_encode", "SDM user evaluation, short 10 + long 50", ["pytorch", "libtorch"]),
+    ("mind_exact_top100", "MIND exact multi-interest top-100 / 100k", ["pytorch"]),
+    ("mind_hnsw_top100", "MIND hnsw multi-interest top-100, merge recall >= 0.95", []),
+    ("mind_end_to_end", "MIND encode + hnsw multi-interest top-100 (history excluded)", []),
+    ("mind_exact_end_to_end", "MIND encode + exact multi-interest top-100 (history excluded)", []),
+    ("sdm_end_to_end", "SDM encode + hnsw top-100 (history excluded)", []),
+    ("sdm_exact_end_to_end", "SDM encode + exact top-100 (history excluded)", []),
 ]
 # Ratios of two of our own rows (numerator median / denominator median), printed under the table.
 OWN_RATIOS = [

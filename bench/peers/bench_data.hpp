@@ -1,9 +1,11 @@
-// What every benchmark program shares: the sample requests and .npy files written by bench/make_bench_models.py,
-// per-call latency samples (median and p99 over every timed call of every repetition), resident memory, and
-// the results file scripts/bench turns into one table. Benchmark support code, not part of the library.
+// What every benchmark program shares: the sample requests and .npy files written by bench/make_bench_models.py
+// and bench/make_multi_interest_models.py, per-call latency samples (median and p99 over every timed call of every
+// repetition), resident memory, the results file scripts/bench turns into one table, and the helpers of our
+// programs (die, take, timed_loop). Benchmark support code, not part of the library.
 #pragma once
 
 #include <algorithm>
+#include <cerrno>  // program_invocation_short_name (glibc; the benchmarks read /proc and run on Linux)
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -13,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bench {
@@ -39,6 +42,49 @@ inline bool read_requests(const std::string& path, Requests& out) {
   out.history = header[2];
   out.candidates = header[3];
   out.records.resize(out.count * out.stride());
+  return static_cast<bool>(stream.read(reinterpret_cast<char*>(out.records.data()),
+                                       static_cast<std::streamsize>(out.records.size() * sizeof(std::int64_t))));
+}
+
+// multi_interest_requests.bin (bench/make_multi_interest_models.py): magic "RLBENCH2", uint32 count, uint32
+// columns; per column uint32 width and a 32-byte NUL-padded name; then per request the int64 values of every
+// column in that order. Named columns let one request carry several histories (items, their categories).
+struct ColumnRequests {
+  struct Column {
+    std::size_t offset = 0, width = 0;  // width 0: no such column
+  };
+  std::size_t count = 0, stride = 0;
+  std::map<std::string, Column> columns;
+  std::vector<std::int64_t> records;
+  Column column(const std::string& name) const {
+    auto found = columns.find(name);
+    return found == columns.end() ? Column{} : found->second;
+  }
+  // The values of `column` in request i, `skip` values in.
+  const std::int64_t* values(std::size_t i, const Column& column, std::size_t skip = 0) const {
+    return records.data() + i * stride + column.offset + skip;
+  }
+};
+
+inline bool read_column_requests(const std::string& path, ColumnRequests& out) {
+  std::ifstream stream(path, std::ios::binary);
+  char magic[8];
+  std::uint32_t header[2];
+  if (!stream.read(magic, 8) || std::memcmp(magic, "RLBENCH2", 8) != 0) return false;
+  if (!stream.read(reinterpret_cast<char*>(header), sizeof header)) return false;
+  out.count = header[0];
+  out.stride = 0;
+  out.columns.clear();
+  for (std::uint32_t c = 0; c < header[1]; ++c) {
+    std::uint32_t width = 0;
+    char name[33] = {};
+    if (!stream.read(reinterpret_cast<char*>(&width), 4) || !stream.read(name, 32)) return false;
+    out.columns[name] = ColumnRequests::Column{out.stride, width};
+    out.stride += width;
+  }
+  // Our own files, but a wrong one should fail here rather than ask for gigabytes.
+  if (out.count > (1u << 24) || out.stride > (1u << 16)) return false;
+  out.records.resize(out.count * out.stride);
   return static_cast<bool>(stream.read(reinterpret_cast<char*>(out.records.data()),
                                        static_cast<std::streamsize>(out.records.size() * sizeof(std::int64_t))));
 }
@@ -120,6 +166,45 @@ inline void write_results(const std::string& path, const std::string& impl,
     std::fprintf(file, "{\"task\": \"%s\", \"impl\": \"%s\", \"value\": %s}\n", entry.first.c_str(), impl.c_str(),
                  entry.second.c_str());
   if (file != stdout) std::fclose(file);
+}
+
+// Prints "PROGRAM: message" and exits: a benchmark cannot continue without its files.
+[[noreturn]] inline void die(const std::string& message) {
+  std::fprintf(stderr, "%s: %s\n", program_invocation_short_name, message.c_str());
+  std::exit(1);
+}
+
+// The value of a reclite::Result, or die naming `what` and the error. Templates over the Result template, so
+// that this header needs no reclite include: the peers (libtorch, faiss) include it without the engine.
+template <template <class> class Result, class T>
+T take(Result<T> result, const std::string& what) {
+  if (!result) die(what + ": " + result.error().describe());
+  return std::move(*result);
+}
+
+template <template <class> class Result>
+void take(Result<void> result, const std::string& what) {
+  if (!result) die(what + ": " + result.error().describe());
+}
+
+// Runs a Google Benchmark loop, timing each call of body(call number) on its own into samples()[name].
+template <class State, class Body>
+void timed_loop(State& state, const std::string& name, Body body) {
+  auto& pooled = samples()[name];
+  std::size_t call = 0;
+  for (auto _ : state) {
+    Timer timer;
+    body(call++);
+    pooled.push_back(timer.microseconds());
+  }
+}
+
+// Prints every task's pooled median and p99 (what write_results records), for the console.
+inline void print_samples() {
+  std::printf("per call, pooled over repetitions (microseconds):\n");
+  for (const auto& entry : samples())
+    std::printf("  %-24s median %9.2f  p99 %9.2f  (%zu calls)\n", entry.first.c_str(), quantile(entry.second, 0.5),
+                quantile(entry.second, 0.99), entry.second.size());
 }
 
 // Resident set size of this process in kB (VmRSS), or -1.

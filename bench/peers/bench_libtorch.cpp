@@ -4,7 +4,8 @@
 // forward() is timed: the most favourable setting for the peer.
 // SASRec (when DIR holds sasrec_requests.bin): sasrec.user.ts (RecBole: item rows [1, 50], length [1]) and
 // sasrec_v3.user.ts (pmixer V3: item rows [1, 50]) on the 50-item histories, as tasks sasrec_encode and
-// sasrec_v3_encode.
+// sasrec_v3_encode. MIND and SDM (when DIR holds multi_interest_requests.bin): mind.user.ts and sdm.user.ts of
+// bench/make_multi_interest_models.py, as tasks mind_encode and sdm_encode.
 //   bench_libtorch --models=DIR [--results=FILE] [Google Benchmark flags]
 #include <benchmark/benchmark.h>
 #include <torch/script.h>
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
   struct Case {
     std::string task, file;
     int inputs;  // 1: (categorical); 2: (categorical, history); 3: (categorical, candidates);
-                 // 4: (SASRec item rows); 5: (SASRec item rows, length)
+                 // 4: (SASRec item rows); 5: (SASRec item rows, length); 6: MIND; 7: SDM (see below)
   };
   std::vector<Case> cases = {{"dssm_user", "dssm.user.ts", 2},
                              {"youtube_dnn_user", "youtube_dnn.user.ts", 2},
@@ -65,7 +66,33 @@ int main(int argc, char** argv) {
     cases.push_back({"sasrec_encode", "sasrec.user.ts", 5});
     cases.push_back({"sasrec_v3_encode", "sasrec_v3.user.ts", 4});
   }
+  // MIND and SDM (when DIR holds multi_interest_requests.bin): mind.user.ts (profile [1, 4], item rows [1, 50],
+  // category ids [1, 50]) and sdm.user.ts (profile, short items and categories [1, 10], long ones [1, 50]), on the
+  // windows bench_multi_interest reads: MIND the last 50 of the 60 items, SDM the last 10 and the 50 before.
+  bench::ColumnRequests multi;
+  std::vector<std::vector<torch::jit::IValue>> mind_inputs, sdm_inputs;
+  if (std::ifstream(directory + "/multi_interest_requests.bin").good()) {
+    if (!bench::read_column_requests(directory + "/multi_interest_requests.bin", multi)) {
+      std::fprintf(stderr, "bench_libtorch: cannot read %s/multi_interest_requests.bin\n", directory.c_str());
+      return 1;
+    }
+    const auto profile = multi.column("profile"), items = multi.column("items"), categories = multi.column("categories");
+    auto slice = [&](std::size_t r, const bench::ColumnRequests::Column& column, std::size_t skip, std::size_t length) {
+      return torch::from_blob(const_cast<std::int64_t*>(multi.values(r, column, skip)), {1, static_cast<long>(length)},
+                              int64).clone();
+    };
+    for (std::size_t r = 0; r < multi.count; ++r) {
+      mind_inputs.push_back({slice(r, profile, 0, profile.width), slice(r, items, 10, 50), slice(r, categories, 10, 50)});
+      sdm_inputs.push_back({slice(r, profile, 0, profile.width), slice(r, items, 50, 10), slice(r, categories, 50, 10),
+                            slice(r, items, 0, 50), slice(r, categories, 0, 50)});
+    }
+    // make_multi_interest_models.py writes NAME.user.ts only when the trace reproduces the module.
+    if (std::ifstream(directory + "/mind.user.ts").good()) cases.push_back({"mind_encode", "mind.user.ts", 6});
+    if (std::ifstream(directory + "/sdm.user.ts").good()) cases.push_back({"sdm_encode", "sdm.user.ts", 7});
+  }
   auto make_inputs = [&](const Case& c, std::size_t r) {
+    if (c.inputs == 6) return mind_inputs[r % mind_inputs.size()];
+    if (c.inputs == 7) return sdm_inputs[r % sdm_inputs.size()];
     std::vector<torch::jit::IValue> inputs;
     if (c.inputs >= 4) {
       inputs.emplace_back(sasrec_rows[r % sasrec_rows.size()]);

@@ -10,6 +10,8 @@ item vectors. SASRec (when DIR holds sasrec_requests.bin): the reference module
 (reclite_convert.modules.sasrec.SASRec) rebuilt from sasrec.pt / sasrec_v3.pt, called through
 make_bench_models.SasRecUserSide (the wrapper traced for libtorch) on item-row tensors [1, 50] (+ length [1]) built
 before timing: sasrec_encode, sasrec_v3_encode; sasrec_exact_top100 is torch.topk(torch.mm) over its item vectors.
+MIND and SDM (when DIR holds multi_interest_requests.bin, bench/make_multi_interest_models.py): mind_encode (all K
+interests), sdm_encode, mind_exact_top100 (topk(mm) per active interest, then the merge); see run_multi_interest.
 Each task runs `repetitions` times for at least min-time seconds; every call is timed and the
 median and p99 over all calls are written as JSON lines (bench/peers/bench_data.hpp's format).
 """
@@ -49,6 +51,41 @@ def run(task, call, count, repetitions, min_time, pooled):
     pooled[task] = timings
     print(f"{task:24s} median {np.median(timings):9.2f} us  p99 {np.percentile(timings, 99):9.2f} us  "
           f"({len(timings)} calls)", flush=True)
+
+
+def exact_merged_top100(interests, items):
+    """The exact multi-interest top-100 as a PyTorch user would write it: topk(mm) of each interest, then the
+    merge (each item at its best score, items by score; ties in the order sort leaves them)."""
+    scores, entries = torch.topk(torch.mm(interests, items.T), 100, dim=1)    # [K', 100] each
+    scores, order = scores.reshape(-1).sort(descending=True)
+    entries = entries.reshape(-1)[order]
+    _, first = np.unique(entries.numpy(), return_index=True)                  # first = best-scored occurrence
+    keep = torch.from_numpy(np.sort(first)[:100])
+    return entries[keep], scores[keep]
+
+
+def run_multi_interest(args, pooled):
+    """MIND and SDM (bench/make_multi_interest_models.py): the reference modules rebuilt from NAME.pt and
+    NAME.json, called through MindUserSide / SdmUserSide (the wrappers traced for libtorch) on batch-1 tensors
+    built before timing; mind_exact_top100 = exact_merged_top100 on PyTorch's interest vectors."""
+    import make_multi_interest_models as multi  # noqa: E402
+
+    columns = multi.read_column_requests(os.path.join(args.models, "multi_interest_requests.bin"))
+    mind_inputs, sdm_inputs = multi.request_tensors(columns)
+    with torch.inference_mode():
+        for name, make, side_type, inputs in (("mind", multi.make_mind, multi.MindUserSide, mind_inputs),
+                                              ("sdm", multi.make_sdm, multi.SdmUserSide, sdm_inputs)):
+            with open(os.path.join(args.models, f"{name}.json"), encoding="utf-8") as stream:
+                module = make(json.load(stream))
+            module.load_state_dict(torch.load(os.path.join(args.models, f"{name}.pt")))
+            side = side_type(module.eval()).eval()
+            run(f"{name}_encode", lambda r: side(*inputs[r]), len(inputs), args.repetitions, args.min_time, pooled)
+        items = torch.from_numpy(np.load(os.path.join(args.models, "mind.items.npy")))
+        queries = np.load(os.path.join(args.models, "mind.queries.npy"))
+        active = np.load(os.path.join(args.models, "mind.active.npy"))
+        interests = [torch.from_numpy(q.reshape(-1, items.shape[1])[:a].copy()) for q, a in zip(queries, active)]
+        run("mind_exact_top100", lambda q: exact_merged_top100(interests[q], items), len(interests),
+            args.repetitions, args.min_time, pooled)
 
 
 def main():
@@ -113,6 +150,9 @@ def main():
             sasrec_rows = [sasrec_queries[q:q + 1] for q in range(len(sasrec_queries))]
             run("sasrec_exact_top100", lambda q: torch.topk(torch.mm(sasrec_rows[q], sasrec_items.T), 100, dim=1),
                 len(sasrec_rows), args.repetitions, args.min_time, pooled)
+
+    if os.path.exists(os.path.join(args.models, "multi_interest_requests.bin")):
+        run_multi_interest(args, pooled)
 
     lines = [json.dumps({"task": task, "impl": "pytorch", "median_us": float(np.median(t)),
                          "p99_us": float(np.percentile(t, 99)), "calls": len(t)}) for task, t in pooled.items()]
