@@ -24,15 +24,18 @@ and also
   manifest.json        sizes, default ef, the ef reaching recall@100 >= 0.95 and the recall@100 measured at each
 
 SASRec (issue 4), on the same catalogue (item rows 1..100000, external id = item row), 2 blocks, hidden 64, 2 heads,
-window 50, briefly trained (SASREC_TRAIN_STEPS steps of next-item softmax on World sequences):
-  sasrec            RecBole variant (inner 256, right padding: the incremental append path)
-  sasrec_v3         pmixer V3 (inner 64, left padding: every append re-encodes), for comparison
+window 50, trained on SequenceWorld sessions (the next item follows the last one's neighbourhood and category and
+the user's interests; see SequenceWorld and train_sasrec), each from its library's initialisation:
+  sasrec            RecBole variant (inner 256, right padding: the incremental append path), sampled softmax
+  sasrec_v3         pmixer V3 (inner 64, left padding: every append re-encodes), for comparison, pmixer's BCE
+The log gives HitRate@10 / NDCG@10 of each on held-out sessions against popularity (also in manifest.json).
 each written as NAME.reclite (self-test samples included), NAME.pt (the reference module's state_dict,
 reclite_convert.modules.sasrec.SASRec), NAME.user.ts (torch.jit.trace of SasRecUserSide, batch 1: item rows [1, 50]
 int64 (+ length [1] int64 for RecBole) -> [1, 64]), NAME.items.npy; for sasrec also sasrec.rlindex (+ .hnsw),
 sasrec.queries.npy (user vectors of the SASRec requests), sasrec.truth.npy, and
   sasrec_requests.bin  1000 SASRec requests in the requests.bin layout with 0 categorical fields, history 50 and 0
-                       candidates: 50-item histories (external ids, most recent last).
+                       candidates: held-out SequenceWorld histories of 50 distinct items (external ids, most
+                       recent last).
 `--only sasrec` adds just these to an existing DIR (manifest.json updated).
 
 requests.bin, little-endian: 8-byte magic b"RLBENCH1", then uint32 count, categorical fields, history length,
@@ -42,6 +45,7 @@ recent last), candidate external ids [candidates].
 
 import argparse
 import json
+import math
 import os
 import struct
 import sys
@@ -57,7 +61,7 @@ from reclite_convert.catalogue import Catalogue
 from reclite_convert.index_builder import build_index
 from reclite_convert.model_spec import describe
 from reclite_convert.model_spec import describe_sasrec
-from reclite_convert.modules.sasrec import SASRec, train_next_item
+from reclite_convert.modules.sasrec import SASRec
 from reclite_convert.modules import (DSSM, CategoricalFeature, FMTwoTower, HistoryFeature, TowerOptions,
                                      YoutubeDNN)
 from reclite_convert.requests import item_vectors
@@ -82,7 +86,21 @@ EF_LADDER = (10, 16, 24, 32, 48, 64, 80, 100, 128, 160, 192, 256, 320, 384, 512,
 MAGIC = b"RLBENCH1"
 SASREC_LAYERS = 2
 SASREC_HEADS = 2
-SASREC_TRAIN_STEPS = 150
+# SASRec training (see train_sasrec): SASREC_TRAIN_STEPS batches of SASREC_BATCH fresh 51-item SequenceWorld
+# sessions, each seen once (50 targets per session). The transformer at RecBole's and pmixer's learning rate 1e-3
+# (at 1e-2 it collapsed to one user vector, the popularity direction); the item table, updated only in the rows a
+# batch touches (SparseAdam), at 1e-2 so that items seen a few dozen times still move.
+SASREC_TRAIN_STEPS = 1000
+SASREC_BATCH = 32
+SASREC_LEARNING_RATE = 0.001
+SASREC_EMBEDDING_LEARNING_RATE = 0.01
+SASREC_SAMPLED = 1024           # RecBole: sampled-softmax negatives per batch
+SASREC_PMIXER_NEGATIVES = 16    # pmixer: BCE negatives per position
+SASREC_EVALUATION_USERS = 1000  # held-out sessions for HitRate@10 / NDCG@10
+SEQUENCE_NEIGHBOURHOOD = 50     # items per neighbourhood (SequenceWorld)
+SEQUENCE_CATEGORY_ZIPF = 0.7    # category traffic ~ 1 / rank^0.7
+SEQUENCE_INTERESTS = 3          # interest categories per user
+SEQUENCE_MOVES = (0.45, 0.25, 0.22, 0.08)  # next item: neighbourhood, category, interest, explore
 SASREC_VARIANTS = (("sasrec", "recbole", 256), ("sasrec_v3", "pmixer_v3", ITEM_WIDTH))  # name, variant, inner
 
 
@@ -209,6 +227,114 @@ class World:
         return categorical, history[:, :HISTORY], history[:, HISTORY]
 
 
+class SequenceWorld:
+    """Synthetic sessions with sequential structure, for SASRec (the World above has none: its histories are i.i.d.
+    draws from two categories, so order carries no signal and a transformer learns little beyond popularity).
+
+    The catalogue's categories (CATEGORIES, uniform sizes, the same `category` array as World) are split into
+    neighbourhoods of about SEQUENCE_NEIGHBOURHOOD items (a series, an artist, a shop's shelf). Within a category,
+    item popularity is Zipf (weight 1 / rank, the rank a random permutation); categories draw traffic by a milder
+    Zipf (SEQUENCE_CATEGORY_ZIPF). A user has SEQUENCE_INTERESTS interest categories (drawn by traffic, weights from
+    a flat Dirichlet). The first item comes from an interest; then each next item is, by SEQUENCE_MOVES,
+      neighbourhood  an item of the previous item's neighbourhood (by popularity)
+      category       an item of the previous item's category (by popularity)
+      interest       an item of one of the user's interests (by interest weight, then popularity)
+      explore        any item, by global popularity
+    and an item already in the sequence is redrawn (up to 8 times) as users rarely consume an item twice and the
+    benchmark excludes history items. So the next item depends on the last item (its neighbourhood and category)
+    and on the user's interests, which only the whole history reveals: what SASRec's attention is for.
+    """
+
+    def __init__(self, category, seed):
+        self.rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(seed + 1)  # the world's structure, independent of how many users are drawn
+        rows = np.arange(1, ITEMS + 1)
+        item_category = category[1:]
+        sizes = np.bincount(item_category, minlength=CATEGORIES)
+        # Popularity rank within the category: a random permutation, so which item is the hit is arbitrary.
+        rank = np.empty(ITEMS, dtype=np.int64)
+        for c in range(CATEGORIES):
+            members = np.flatnonzero(item_category == c)
+            rank[members] = rng.permutation(len(members)) + 1
+        weight = 1.0 / rank
+        self.category = category
+        # Neighbourhoods: consecutive runs of a random order within each category (ids global: category-major).
+        shuffle = rng.random(ITEMS)
+        order = np.lexsort((shuffle, item_category))
+        place = np.empty(ITEMS, dtype=np.int64)
+        place[order] = np.arange(ITEMS) - np.concatenate([[0], np.cumsum(sizes)[:-1]])[item_category[order]]
+        per_category = np.maximum(1, sizes // SEQUENCE_NEIGHBOURHOOD)
+        local = np.minimum(place // SEQUENCE_NEIGHBOURHOOD, per_category[item_category] - 1)
+        first = np.concatenate([[0], np.cumsum(per_category)[:-1]])
+        self.neighbourhood = np.concatenate([[-1], first[item_category] + local])  # by item row, -1 = padding
+        traffic = 1.0 / (rng.permutation(CATEGORIES) + 1.0) ** SEQUENCE_CATEGORY_ZIPF
+        self.traffic = traffic / traffic.sum()
+        # Global weight of an item: its category's traffic times its share of the category's popularity.
+        category_weight = np.bincount(item_category, weights=weight, minlength=CATEGORIES)
+        global_weight = self.traffic[item_category] * weight / category_weight[item_category]
+        self.by_neighbourhood = _SegmentSampler(rows, self.neighbourhood[1:], weight)
+        self.by_category = _SegmentSampler(rows, item_category, weight)
+        self.anywhere = _SegmentSampler(rows, np.zeros(ITEMS, dtype=np.int64), global_weight)
+
+    def sequences(self, count, length):
+        """Item rows [count, length], oldest first, distinct within a row (but for rare give-ups)."""
+        rng = self.rng
+        # Interests: SEQUENCE_INTERESTS categories by traffic without replacement (Gumbel top-k), Dirichlet weights.
+        keys = np.log(self.traffic)[None, :] + rng.gumbel(size=(count, CATEGORIES))
+        interests = np.argsort(-keys, axis=1)[:, :SEQUENCE_INTERESTS]
+        shares = rng.gamma(1.0, size=(count, SEQUENCE_INTERESTS))
+        cumulative = np.cumsum(shares / shares.sum(axis=1, keepdims=True), axis=1)
+        users = np.arange(count)
+        out = np.zeros((count, length), dtype=np.int64)
+        moves = np.cumsum(SEQUENCE_MOVES)
+
+        def draw(previous, who):
+            n = len(who)
+            pick = np.minimum((rng.random(n)[:, None] > cumulative[who]).sum(axis=1), SEQUENCE_INTERESTS - 1)
+            interest = self.by_category.draw(interests[who, pick], rng.random(n))
+            if previous is None:
+                return interest
+            move = np.searchsorted(moves, rng.random(n), side="right")
+            return np.select(
+                [move == 0, move == 1, move == 2],
+                [self.by_neighbourhood.draw(self.neighbourhood[previous], rng.random(n)),
+                 self.by_category.draw(self.category[previous], rng.random(n)), interest],
+                self.anywhere.draw(np.zeros(n, dtype=np.int64), rng.random(n)))
+
+        out[:, 0] = draw(None, users)
+        for t in range(1, length):
+            previous = out[:, t - 1]
+            out[:, t] = draw(previous, users)
+            for _ in range(8):
+                repeated = np.flatnonzero((out[:, :t] == out[:, t:t + 1]).any(axis=1))
+                if not len(repeated):
+                    break
+                out[repeated, t] = draw(previous[repeated], repeated)
+        return out
+
+
+class _SegmentSampler:
+    """Draws, for each of many segment ids at once, an item of that segment with probability proportional to its
+    weight: items sorted by segment, key = segment + cumulative share within the segment (last = segment + 1), so
+    one searchsorted of segment + u, u in [0, 1), lands inside the segment."""
+
+    def __init__(self, rows, segment, weight):
+        order = np.lexsort((rows, segment))
+        self.rows, segment, weight = rows[order], segment[order], weight[order].astype(np.float64)
+        starts = np.flatnonzero(np.r_[True, segment[1:] != segment[:-1]])
+        counts = np.diff(np.r_[starts, len(weight)])
+        running = np.cumsum(weight)
+        before = np.repeat(running[starts] - weight[starts], counts)  # weight of the earlier segments
+        share = (running - before) / np.repeat(np.add.reduceat(weight, starts), counts)
+        ends = np.r_[starts[1:], len(weight)] - 1
+        share[ends] = 1.0
+        self.keys = segment + share
+
+    def draw(self, segment, uniform):
+        at = np.searchsorted(self.keys, segment + uniform, side="right")
+        return self.rows[np.minimum(at, len(self.rows) - 1)]
+
+
 def user_batch(names, categorical, history_rows):
     batch = {name: torch.from_numpy(categorical[:, i]) for i, name in enumerate(names)}
     batch["history"] = torch.from_numpy(history_rows)
@@ -304,30 +430,168 @@ def index_model(out, name, vectors, external_ids, queries, log):
             "ef_recall_95": ef_floor, "recall_at_100_by_ef": measured}
 
 
+def init_like_library(module, variant):
+    """The library's own initialisation, so training starts where theirs does. RecBole (_init_weights): Linear and
+    Embedding weights N(0, 0.02), biases 0, LayerNorm 1 / 0. pmixer (main.py): xavier_normal_ on every parameter
+    it applies to (matrices; vectors keep torch's defaults), then row 0 of the item and position tables zeroed."""
+    with torch.no_grad():
+        if variant == "recbole":
+            for sub in module.modules():
+                if isinstance(sub, (nn.Linear, nn.Embedding)):
+                    sub.weight.normal_(0.0, 0.02)
+                if isinstance(sub, nn.Linear):
+                    sub.bias.zero_()
+                if isinstance(sub, nn.LayerNorm):
+                    sub.weight.fill_(1.0)
+                    sub.bias.zero_()
+        else:
+            for parameter in module.parameters():
+                if parameter.dim() > 1:
+                    nn.init.xavier_normal_(parameter)
+            module.item_embedding.weight[0] = 0.0
+            module.position_embedding.weight[0] = 0.0
+
+
+def train_sasrec(module, variant, sequences, popularity, batch_size, log):
+    """Next-item training on every position of full windows (inputs = items 0..49, targets = items 1..50).
+
+    Every position at once is exactly RecBole's prefix augmentation (right padding, causal and pad-key masks: the
+    output at t of the full window is the output of the t+1-item prefix) and exactly pmixer's training (left-padded
+    window, a target at every position); only the windows here are always full.
+    RecBole: softmax cross-entropy over all items (RecBole's default loss_type CE) estimated by a sampled softmax,
+      for speed: SASREC_SAMPLED negatives per batch, shared by every position, drawn with replacement from
+      Q = half popularity, half uniform; every logit, the target's too, minus log(SASREC_SAMPLED * Q), and a
+      negative equal to the row's target removed (TensorFlow's sampled_softmax_loss; Jean et al. 2015).
+    pmixer: its own objective, binary cross-entropy of each target against uniform items not in the session,
+      SASREC_PMIXER_NEGATIVES per position, summed. SASRec.pytorch draws one; BCE against few uniform negatives
+      learns the full ranking of 100k items slowly (4 per position: HitRate@10 0.049 against popularity's 0.024;
+      16: 0.089). Negatives shared by the whole batch (one matmul) did not train at all: 64 fresh items per batch
+      touch too few of the 100k rows for their logits ever to drop.
+    """
+    items = module.item_embedding
+    items.sparse = True  # a dense Adam step over the 100k x 64 table costs more than the rest of the step
+    dense = [p for n, p in module.named_parameters() if not n.startswith("item_embedding.")]
+    optimizers = [torch.optim.SparseAdam(list(items.parameters()), lr=SASREC_EMBEDDING_LEARNING_RATE),
+                  torch.optim.Adam(dense, lr=SASREC_LEARNING_RATE)]
+    rng = np.random.default_rng(7)
+    proposal = 0.5 * popularity / popularity.sum() + 0.5 / ITEMS
+    proposal[0] = 0.0
+    cumulative = np.cumsum(proposal)
+    log_expected = torch.from_numpy(np.log(np.maximum(SASREC_SAMPLED * proposal, 1e-30))).float()
+    module.train()
+    steps = len(sequences) // batch_size
+    losses = []
+    for step in range(steps):
+        window = sequences[step * batch_size:(step + 1) * batch_size]
+        states = module.sequence_output(torch.from_numpy(window[:, :HISTORY])).reshape(-1, ITEM_WIDTH)
+        flat = torch.from_numpy(window[:, 1:].reshape(-1))
+        positive = (states * items(flat)).sum(-1)
+        if variant == "recbole":
+            sampled = np.minimum(np.searchsorted(cumulative, rng.random(SASREC_SAMPLED) * cumulative[-1]), ITEMS)
+            sampled = torch.from_numpy(sampled)
+            negative = states @ items(sampled).T - log_expected[sampled]
+            negative = negative.masked_fill(sampled[None, :] == flat[:, None], -math.inf)
+            logits = torch.cat([(positive - log_expected[flat])[:, None], negative], dim=1)
+            loss = torch.nn.functional.cross_entropy(logits, torch.zeros(len(flat), dtype=torch.long))
+        else:
+            negatives = rng.integers(1, ITEMS + 1, size=(len(window), HISTORY, SASREC_PMIXER_NEGATIVES))
+            for _ in range(4):  # pmixer redraws a negative the user has seen
+                seen = (negatives[:, :, :, None] == window[:, None, None, :]).any(axis=-1)
+                if not seen.any():
+                    break
+                negatives[seen] = rng.integers(1, ITEMS + 1, size=int(seen.sum()))
+            negative = (states[:, None, :] * items(torch.from_numpy(negatives.reshape(len(flat), -1)))).sum(-1)
+            loss = (torch.nn.functional.binary_cross_entropy_with_logits(positive, torch.ones_like(positive))
+                    + torch.nn.functional.binary_cross_entropy_with_logits(
+                        negative, torch.zeros_like(negative)) * SASREC_PMIXER_NEGATIVES)
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        loss.backward()
+        for optimizer in optimizers:
+            optimizer.step()
+        losses.append(float(loss))
+        if (step + 1) % max(1, steps // 5) == 0:
+            log(f"  step {step + 1}/{steps}: loss {np.mean(losses[-20:]):.3f}")
+    items.sparse = False
+    module.eval()
+    return float(np.mean(losses[-20:]))
+
+
+def ranks_of(scores, histories, targets):
+    """Per user, how many items score strictly above the target; scores [users, ITEMS + 1] by item row, the padding
+    row and history items excluded (as the benchmark's end to end excludes them; a target is never in its own
+    history in SequenceWorld)."""
+    scores = scores.copy()
+    scores[:, 0] = -np.inf
+    np.put_along_axis(scores, histories, -np.inf, axis=1)
+    target = np.take_along_axis(scores, targets[:, None], axis=1)
+    return (scores > target).sum(axis=1)
+
+
+def hit_and_ndcg(ranks, k=10):
+    hit = ranks < k
+    return float(hit.mean()), float((hit / np.log2(ranks + 2.0)).mean())
+
+
+def evaluate_sasrec(module, histories, targets):
+    """(HitRate@10, NDCG@10) of the model's full ranking on held-out 50-item histories (full windows: both variants
+    read the last position)."""
+    ranks = []
+    with torch.inference_mode():
+        table = module.item_table()
+        for i in range(0, len(histories), 250):
+            user = module.sequence_output(torch.from_numpy(histories[i:i + 250]))[:, -1]
+            ranks.append(ranks_of((user @ table.T).numpy(), histories[i:i + 250], targets[i:i + 250]))
+    return hit_and_ndcg(np.concatenate(ranks))
+
+
+def evaluate_popularity(popularity, histories, targets):
+    """(HitRate@10, NDCG@10) of ranking every user's unseen items by training popularity."""
+    scores = np.broadcast_to(popularity.astype(np.float32), (250, len(popularity)))
+    ranks = [ranks_of(scores[:len(histories[i:i + 250])], histories[i:i + 250], targets[i:i + 250])
+             for i in range(0, len(histories), 250)]
+    return hit_and_ndcg(np.concatenate(ranks))
+
+
 def generate_sasrec(out, manifest, build_indexes, log):
     """The SASRec models, requests and index (see the module docstring); adds to `manifest`."""
     rng = np.random.default_rng(11)
     category = rng.integers(0, CATEGORIES, size=ITEM_VOCABULARY)  # the same catalogue as generate()
     catalogue = Catalogue(ITEM_VOCABULARY, padding_row=0)
     external_ids = catalogue.external_ids.astype(np.int64)
-    _, history, _ = World(category, seed=3000).users(REQUESTS)  # item rows = external ids
-    history = history.astype(np.int64)
+    start = time.time()
+    world = SequenceWorld(category, seed=3000)
+    # One stream of users: training sessions, then held-out ones for the metrics, then the requests (the same
+    # distribution, none of them trained on).
+    sequences = world.sequences(SASREC_TRAIN_STEPS * SASREC_BATCH, HISTORY + 1)
+    held_out = world.sequences(SASREC_EVALUATION_USERS, HISTORY + 1)
+    history = world.sequences(REQUESTS, HISTORY)  # item rows = external ids
+    # Popularity = interactions in the training sessions (+1, so unseen items tie below every seen one).
+    popularity = np.bincount(sequences.reshape(-1), minlength=ITEM_VOCABULARY).astype(np.float64) + 1.0
+    popularity[0] = 0.0
+    held_history, held_target = held_out[:, :HISTORY], held_out[:, HISTORY]
+    baseline = evaluate_popularity(popularity, held_history, held_target)
+    log(f"SequenceWorld: {len(sequences)} training sessions of {HISTORY + 1} items "
+        f"({int((popularity > 1).sum())} distinct items), {len(held_out)} held-out, in {time.time() - start:.0f} s; "
+        f"popularity on held-out next items: HitRate@10 {baseline[0]:.4f}, NDCG@10 {baseline[1]:.4f}")
     path = os.path.join(out, "sasrec_requests.bin")
     with open(path, "wb") as stream:
         stream.write(MAGIC)
         stream.write(struct.pack("<4I", REQUESTS, 0, HISTORY, 0))
         stream.write(np.ascontiguousarray(history.astype("<i8")).tobytes())
     manifest["sasrec_requests"] = "sasrec_requests.bin"
-    _, train_history, train_target = World(category, seed=3001).users(4000)
-    sequences = [list(map(int, h)) + [int(t)] for h, t in zip(train_history, train_target)]
     history_rows = catalogue.rows_of(history.reshape(-1)).reshape(REQUESTS, HISTORY)
     for seed, (name, variant, inner) in enumerate(SASREC_VARIANTS):
         start = time.time()
         torch.manual_seed(4000 + seed)
         module = make_sasrec(variant, inner)
-        train_next_item(module, sequences, steps=SASREC_TRAIN_STEPS, batch_size=64, learning_rate=0.005,
-                        seed=5000 + seed)
-        module.eval()
+        init_like_library(module, variant)
+        loss = train_sasrec(module, variant, sequences, popularity, SASREC_BATCH, log)
+        trained = time.time() - start
+        metrics = evaluate_sasrec(module, held_history, held_target)
+        log(f"{name} ({variant}): {SASREC_TRAIN_STEPS} steps in {trained:.0f} s, last loss {loss:.3f}; held-out "
+            f"next items: HitRate@10 {metrics[0]:.4f}, NDCG@10 {metrics[1]:.4f} (popularity {baseline[0]:.4f}, "
+            f"{baseline[1]:.4f})")
         description = describe_sasrec(module, catalogue, {"source": "bench/make_bench_models.py", "benchmark": name})
         size = write_model(description, os.path.join(out, f"{name}.reclite"))
         vectors = next(t.array for t in description.tensors if t.name == "catalogue.item_vectors")
@@ -345,9 +609,13 @@ def generate_sasrec(out, manifest, build_indexes, log):
         entry = {"model": f"{name}.reclite", "model_bytes": size, "architecture": "sasrec", "variant": variant,
                  "layers": SASREC_LAYERS, "heads": SASREC_HEADS, "inner": inner, "max_length": HISTORY,
                  "user_dim": int(user.shape[1]), "item_dim": int(vectors.shape[1]), "items_npy": f"{name}.items.npy",
-                 "user_ts": f"{name}.user.ts", "state_dict": f"{name}.pt"}
-        log(f"{name}.reclite ({variant}): {size / 1e6:.1f} MB, {SASREC_TRAIN_STEPS} training steps, in "
-            f"{time.time() - start:.0f} s")
+                 "user_ts": f"{name}.user.ts", "state_dict": f"{name}.pt",
+                 "training": {"objective": "sampled softmax" if variant == "recbole" else "bce",
+                              "steps": SASREC_TRAIN_STEPS, "batch_sessions": SASREC_BATCH, "seconds": trained,
+                              "last_loss": loss, "hit_rate_at_10": metrics[0], "ndcg_at_10": metrics[1],
+                              "popularity_hit_rate_at_10": baseline[0], "popularity_ndcg_at_10": baseline[1],
+                              "evaluation_users": SASREC_EVALUATION_USERS}}
+        log(f"{name}.reclite ({variant}): {size / 1e6:.1f} MB, in {time.time() - start:.0f} s")
         if name == "sasrec":
             queries = np.ascontiguousarray(user, dtype=np.float32)
             np.save(os.path.join(out, f"{name}.queries.npy"), queries)
