@@ -1,6 +1,7 @@
 // Kernel timings beside their scalar references, at the sizes of the models we serve:
 // dot n=64 (retrieval score), the DSSM tower 192 -> 256 -> 128 -> 64 with ReLU, layer_norm n=64
-// (SASRec hidden size) and softmax n=50 (RecBole's default sequence length).
+// (SASRec hidden size) and softmax n=50 (RecBole's default sequence length); SASRec's dense layers (window 50 or one
+// appended row, hidden 64, inner 256, GELU-erf) on packed weights (ops::linear) against gemm_nt / gemv.
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
@@ -9,8 +10,10 @@
 #include <vector>
 
 #include "reclite/ops/dot.hpp"
+#include "reclite/ops/gemm.hpp"
 #include "reclite/ops/gemv.hpp"
 #include "reclite/ops/layer_norm.hpp"
+#include "reclite/ops/packed_linear.hpp"
 #include "reclite/ops/simd.hpp"
 #include "reclite/ops/softmax.hpp"
 
@@ -51,6 +54,41 @@ void gemv_relu(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows * cols));  // multiply-adds
 }
 
+// args: rows, outputs, inputs, activation (0 none, 4 gelu_erf). kind 0: ops::linear on packed weights; 1: gemm_nt
+// (or gemv for one row) on the nn.Linear layout; 2: the scalar reference.
+template <int kind>
+void sasrec_linear(benchmark::State& state) {
+  const std::size_t rows = static_cast<std::size_t>(state.range(0)), outputs = static_cast<std::size_t>(state.range(1)),
+                    inputs = static_cast<std::size_t>(state.range(2));
+  const auto activation = static_cast<ops::Activation>(state.range(3));
+  const std::vector<float> weight = random_values(outputs * inputs, 10), input = random_values(rows * inputs, 11),
+                           bias = random_values(outputs, 12);
+  const ops::PackedLinear packed(weight.data(), bias.data(), outputs, inputs);
+  std::vector<float> output(rows * outputs);
+  for (auto _ : state) {
+    if (kind == 0)
+      ops::linear(input.data(), inputs, packed, output.data(), outputs, rows, activation);
+    else if (kind == 1 && rows == 1)
+      ops::gemv(weight.data(), input.data(), bias.data(), output.data(), outputs, inputs, activation);
+    else if (kind == 1)
+      ops::gemm_nt(input.data(), weight.data(), bias.data(), output.data(), rows, outputs, inputs, activation);
+    else
+      ops::reference::linear(input.data(), inputs, weight.data(), bias.data(), output.data(), outputs, rows, outputs,
+                             inputs, activation);
+    benchmark::DoNotOptimize(output.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows * outputs * inputs));  // multiply-adds
+}
+
+void sasrec_linear_shapes(benchmark::internal::Benchmark* benchmark) {
+  for (std::int64_t rows : {50, 1}) {
+    benchmark->Args({rows, 64, 64, 0});    // query, key, value, output projections
+    benchmark->Args({rows, 256, 64, 4});   // feed-forward inner, GELU-erf
+    benchmark->Args({rows, 64, 256, 0});   // feed-forward outer
+  }
+}
+
 template <bool use_reference>
 void layer_norm_64(benchmark::State& state) {
   const std::vector<float> in = random_values(64, 6), gamma = random_values(64, 7), beta = random_values(64, 8);
@@ -84,6 +122,9 @@ BENCHMARK_TEMPLATE(dot_64, false)->Name("dot/64/simd");
 BENCHMARK_TEMPLATE(dot_64, true)->Name("dot/64/reference");
 BENCHMARK_TEMPLATE(gemv_relu, false)->Name("gemv_relu/simd")->Args({192, 256})->Args({256, 128})->Args({128, 64});
 BENCHMARK_TEMPLATE(gemv_relu, true)->Name("gemv_relu/reference")->Args({192, 256})->Args({256, 128})->Args({128, 64});
+BENCHMARK_TEMPLATE(sasrec_linear, 0)->Name("sasrec_linear/packed")->Apply(sasrec_linear_shapes);
+BENCHMARK_TEMPLATE(sasrec_linear, 1)->Name("sasrec_linear/gemm_nt_or_gemv")->Apply(sasrec_linear_shapes);
+BENCHMARK_TEMPLATE(sasrec_linear, 2)->Name("sasrec_linear/reference")->Apply(sasrec_linear_shapes);
 BENCHMARK_TEMPLATE(layer_norm_64, false)->Name("layer_norm/64/simd");
 BENCHMARK_TEMPLATE(layer_norm_64, true)->Name("layer_norm/64/reference");
 BENCHMARK_TEMPLATE(softmax_50, false)->Name("softmax/50/simd");

@@ -2,10 +2,15 @@
 // 100k-item catalogue, for 2 blocks, hidden 64, 2 heads, window 50 (RecBole: inner 256, right padding; pmixer V2:
 // inner 64, left padding, so every append re-encodes the window). The model file is built in memory with the
 // FlatBuffers builder (tests/format/tiny_sasrec.hpp), random weights.
+// Google Benchmark's columns are per-iteration means (the CPU column counts every cache refill after a preemption on
+// a loaded machine); the counter median_us is the median wall time of one call, the statistic bench_sasrec_models
+// and the peers report, so compare that one with docs/performance.md.
 //
 //   ./bench_sasrec --benchmark_repetitions=10 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <random>
 #include <string>
@@ -17,6 +22,22 @@
 #include "reclite/reclite.hpp"
 
 namespace {
+
+// Per-call wall times of one benchmark run; median_us is set from them at the end.
+struct CallTimes {
+  std::vector<double> microseconds;
+  std::chrono::steady_clock::time_point started;
+  void start() { started = std::chrono::steady_clock::now(); }
+  void stop() {
+    microseconds.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count());
+  }
+  void report(benchmark::State& state) {
+    if (microseconds.empty()) return;
+    auto middle = microseconds.begin() + static_cast<std::ptrdiff_t>(microseconds.size() / 2);
+    std::nth_element(microseconds.begin(), middle, microseconds.end());
+    state.counters["median_us"] = *middle;
+  }
+};
 
 constexpr std::uint32_t items = 100000;
 constexpr std::uint32_t window = 50;
@@ -59,10 +80,14 @@ void BM_SasRecFullEncode(benchmark::State& state, const std::string& variant) {
   reclite::FieldInput field;
   field.ids = reclite::Span<const std::int64_t>(bench.history.data() + window, window);
   const reclite::Span<const reclite::FieldInput> request(&field, 1);
+  CallTimes times;
   for (auto _ : state) {
+    times.start();
     if (!session.encode_user(request, vector)) state.SkipWithError("encode_user failed");
     benchmark::DoNotOptimize(vector.data());
+    times.stop();
   }
+  times.report(state);
 }
 
 // One append per iteration. RecBole: appends at positions 25..49 (incremental); every 25 the state is reset to a
@@ -74,6 +99,7 @@ void BM_SasRecAppend(benchmark::State& state, const std::string& variant) {
   auto sequence = sequences->start(start);
   std::size_t next = window / 2;
   std::size_t incremental = 0;
+  CallTimes times;
   for (auto _ : state) {
     if (sequence->length() == window) {
       state.PauseTiming();
@@ -81,10 +107,13 @@ void BM_SasRecAppend(benchmark::State& state, const std::string& variant) {
       next = window / 2;
       state.ResumeTiming();
     }
+    times.start();
     auto report = sequences->append(*sequence, bench.history[next++ % bench.history.size()]);
-    incremental += report->path == reclite::UpdatePath::incremental ? 1 : 0;
     benchmark::DoNotOptimize(sequence->user_vector().data());
+    times.stop();
+    incremental += report->path == reclite::UpdatePath::incremental ? 1 : 0;
   }
+  times.report(state);
   state.counters["incremental_share"] =
       benchmark::Counter(static_cast<double>(incremental) / static_cast<double>(state.iterations()));
 }

@@ -131,3 +131,40 @@ TEST_CASE("ops/gemm: NaN in one row of a stays in that row of c") {
     }
   }
 }
+
+TEST_CASE("ops/gemm: strided gemm_nn matches the reference and leaves the gaps between rows alone") {
+  for (std::size_t m : {1, 3, 4, 5, 50}) {
+    for (std::size_t n : {1, 15, 16, 17, 32, 50, 64}) {
+      for (std::size_t k : {1, 3, 32, 50}) {
+        CAPTURE(m);
+        CAPTURE(n);
+        CAPTURE(k);
+        const std::size_t lda = k + 5, ldb = n + 7, ldc = n + 3;
+        test::UnalignedFloats a(m * lda, 73), b(k * ldb, 74);
+        std::vector<float> got = test::nan_filled(m * ldc), want = test::nan_filled(m * ldc);
+        ops::gemm_nn(a.data(), lda, b.data(), ldb, got.data(), ldc, m, n, k);
+        ops::reference::gemm_nn(a.data(), lda, b.data(), ldb, want.data(), ldc, m, n, k);
+        bool all_close = true;
+        for (std::size_t i = 0; i < m && all_close; ++i) {
+          for (std::size_t j = 0; j < ldc && all_close; ++j) {
+            CAPTURE(i);
+            CAPTURE(j);
+            if (j >= n) {
+              all_close = std::isnan(got[i * ldc + j]) && std::isnan(want[i * ldc + j]);
+              CHECK(all_close);
+              continue;
+            }
+            double exact = 0.0, magnitude = 0.0;
+            for (std::size_t p = 0; p < k; ++p) {
+              exact += static_cast<double>(a[i * lda + p]) * b[p * ldb + j];
+              magnitude += std::fabs(static_cast<double>(a[i * lda + p]) * b[p * ldb + j]);
+            }
+            all_close = test::sum_is_close(got[i * ldc + j], exact, magnitude, test::tolerance::simd_vs_reference) &&
+                        test::sum_is_close(want[i * ldc + j], exact, magnitude, test::tolerance::simd_vs_reference);
+            CHECK(all_close);
+          }
+        }
+      }
+    }
+  }
+}

@@ -25,6 +25,11 @@
 // Speed: the last block computes keys and values for every slot but queries, feed-forward and norms only for the
 // read slot. Causality makes a right-padded window's keys and values at slots 0..n-1 independent of later items,
 // so append_position() computes one new slot per block against a cache (models/sequence_session.hpp).
+// Every dense layer runs ops::linear on weights packed once in build() (ops/packed_linear.hpp; about 4 * (4 d^2 +
+// 2 d * inner) bytes per block, 192 KiB for d 64 / inner 256), the query projection pre-scaled by 1 / sqrt(head
+// size). Keys are kept transposed per head ([heads][head size][key_stride] per layer, key_stride = max_length
+// rounded up to 16), so Q K^T and the weights times V are strided ops::gemm_nn products on the heads in place, each
+// query row only over its open keys.
 #pragma once
 
 #include <algorithm>
@@ -47,8 +52,8 @@
 #include "reclite/ops/activation.hpp"
 #include "reclite/ops/axpy.hpp"
 #include "reclite/ops/gemm.hpp"
-#include "reclite/ops/gemv.hpp"
 #include "reclite/ops/layer_norm.hpp"
+#include "reclite/ops/packed_linear.hpp"
 #include "reclite/ops/softmax.hpp"
 
 RECLITE_BEGIN_NAMESPACE
@@ -74,7 +79,25 @@ struct SasRecLayerWeights {
   const float* feed_forward_norm_bias = nullptr;
 };
 
+// One block's dense layers, packed at load (model-owned, immutable). output is empty when the block has none.
+struct SasRecPackedLayer {
+  ops::PackedLinear query;  // scaled by 1 / sqrt(head size)
+  ops::PackedLinear key;
+  ops::PackedLinear value;
+  ops::PackedLinear output;
+  ops::PackedLinear inner;
+  ops::PackedLinear outer;
+
+  std::size_t bytes() const noexcept {
+    return query.bytes() + key.bytes() + value.bytes() + output.bytes() + inner.bytes() + outer.bytes();
+  }
+};
+
 namespace detail {
+
+// Floats per row of transposed keys: max_length rounded up to 16, so whole vector batches of any width (4, 8, 16
+// lanes) read past the last slot without leaving the row.
+inline std::size_t sasrec_key_stride(std::size_t window) noexcept { return (window + 15) / 16 * 16; }
 
 // 64-bit FNV-1a, for the model fingerprint (identity, not security).
 struct Fingerprint {
@@ -95,8 +118,7 @@ struct Fingerprint {
 
 // Where each scratch buffer starts, in floats, for a window of `length` slots.
 struct SasRecScratch {
-  std::size_t x, out, keys, values, normed, query, context, attended, inner, head_query, head_keys, head_values,
-      head_context, scores, total;
+  std::size_t x, out, keys, values, normed, query, context, attended, inner, key_rows, scores, total;
 
   SasRecScratch(std::size_t length, std::size_t hidden, std::size_t inner_size) noexcept {
     std::size_t at = 0;
@@ -106,20 +128,18 @@ struct SasRecScratch {
       return start;
     };
     const std::size_t rows = length * hidden;
+    const std::size_t key_stride = sasrec_key_stride(length);
     x = take(rows);
     out = take(rows);
-    keys = take(rows);
+    keys = take(hidden * key_stride);
     values = take(rows);
     normed = take(rows);
     query = take(rows);
     context = take(rows);
     attended = take(rows);
     inner = take(length * inner_size);
-    head_query = take(rows);
-    head_keys = take(rows);
-    head_values = take(rows);
-    head_context = take(rows);
-    scores = take(length * length);
+    key_rows = take(rows);
+    scores = take(length * key_stride);
     total = at;
   }
 };
@@ -244,6 +264,20 @@ class SasRecModel final : public ArchitectureModel {
                            &weights.feed_forward_norm_bias));
       model->layers_.push_back(weights);
     }
+    // Pack every dense layer once; the query projection carries the logit scale 1 / sqrt(head size).
+    const std::size_t d = config.hidden_size;
+    const float query_scale = 1.0f / std::sqrt(static_cast<float>(d / config.heads));
+    for (const SasRecLayerWeights& weights : model->layers_) {
+      SasRecPackedLayer packed;
+      packed.query = ops::PackedLinear(weights.query_weight, weights.query_bias, d, d, query_scale);
+      packed.key = ops::PackedLinear(weights.key_weight, weights.key_bias, d, d);
+      packed.value = ops::PackedLinear(weights.value_weight, weights.value_bias, d, d);
+      if (weights.output_weight != nullptr)
+        packed.output = ops::PackedLinear(weights.output_weight, weights.output_bias, d, d);
+      packed.inner = ops::PackedLinear(weights.inner_weight, weights.inner_bias, config.inner_size, d);
+      packed.outer = ops::PackedLinear(weights.outer_weight, weights.outer_bias, d, config.inner_size);
+      model->packed_layers_.push_back(std::move(packed));
+    }
 
     // Catalogue: every entry a real item row (the padding row is not an item); note whether entries are
     // consecutive rows, so the item table itself can serve as the [entries, hidden] item-vector matrix.
@@ -267,7 +301,7 @@ class SasRecModel final : public ArchitectureModel {
     model->hidden_ = config.hidden_size;
     model->window_ = config.max_length;
     model->head_size_ = config.hidden_size / config.heads;
-    model->logit_divisor_ = std::sqrt(static_cast<float>(model->head_size_));
+    model->key_stride_ = detail::sasrec_key_stride(model->window_);
     model->scratch_ = detail::SasRecScratch(model->window_, model->hidden_, config.inner_size);
 
     format::InputFieldConfig field;
@@ -347,6 +381,15 @@ class SasRecModel final : public ArchitectureModel {
   std::size_t max_length() const noexcept { return window_; }
   std::size_t layer_count() const noexcept { return layers_.size(); }
   std::size_t scratch_floats() const noexcept { return scratch_.total; }
+  // Floats of one layer's key cache (transposed per head, rows of key_stride) and value cache ([max_length][hidden]).
+  std::size_t key_cache_floats() const noexcept { return hidden_ * key_stride_; }
+  std::size_t value_cache_floats() const noexcept { return window_ * hidden_; }
+  // Bytes of the dense layers packed at load, beside the mapped model file.
+  std::size_t packed_weight_bytes() const noexcept {
+    std::size_t bytes = 0;
+    for (const SasRecPackedLayer& layer : packed_layers_) bytes += layer.bytes();
+    return bytes;
+  }
   // Identifies what the model computes (config, tensors by CRC, catalogue); serialised states carry it.
   std::uint64_t fingerprint() const noexcept { return fingerprint_; }
   // Right padding: the output is read at n-1, an empty window has none, and a window that is not full can be
@@ -391,8 +434,9 @@ class SasRecModel final : public ArchitectureModel {
   }
 
   // The user vector of a window of `count` known item rows (oldest first, count <= max_length; count >= 1 for
-  // right padding). keys/values: null, or per-layer caches [layers][max_length][hidden] that receive every
-  // evaluated slot's keys and values (right padding: slots 0..count-1). scratch has scratch_floats().
+  // right padding). keys/values: null, or per-layer caches (layers * key_cache_floats(), layers *
+  // value_cache_floats()) that receive every evaluated slot's keys and values (right padding: slots 0..count-1).
+  // scratch has scratch_floats().
   void encode_window(const std::uint32_t* rows, std::size_t count, float* output, float* scratch, float* keys,
                      float* values) const noexcept {
     const bool left = !reads_last_item();
@@ -405,12 +449,11 @@ class SasRecModel final : public ArchitectureModel {
       const bool pad = slot < first_valid;
       embed(pad ? static_cast<std::uint32_t>(config_->padding_row) : rows[slot - first_valid], slot, pad, x + slot * hidden_);
     }
-    const std::size_t layer_stride = window_ * hidden_;
     for (std::size_t l = 0; l < layers_.size(); ++l) {
       const bool last = l + 1 == layers_.size();
-      float* layer_keys = keys != nullptr ? keys + l * layer_stride : scratch + scratch_.keys;
-      float* layer_values = values != nullptr ? values + l * layer_stride : scratch + scratch_.values;
-      run_block(layers_[l], x, 0, last ? slots - 1 : 0, slots, first_valid, layer_keys, layer_values, out, scratch);
+      float* layer_keys = keys != nullptr ? keys + l * key_cache_floats() : scratch + scratch_.keys;
+      float* layer_values = values != nullptr ? values + l * value_cache_floats() : scratch + scratch_.values;
+      run_block(l, x, 0, last ? slots - 1 : 0, slots, first_valid, layer_keys, layer_values, out, scratch);
       std::swap(x, out);
     }
     // x holds the read slot's row: row 0 after a last block that queried only it, row slots-1 with no blocks.
@@ -426,10 +469,9 @@ class SasRecModel final : public ArchitectureModel {
     float* x = scratch + scratch_.x;
     float* out = scratch + scratch_.out;
     embed(row, position, false, x);
-    const std::size_t layer_stride = window_ * hidden_;
     for (std::size_t l = 0; l < layers_.size(); ++l) {
-      run_block(layers_[l], x, position, position, position + 1, 0, keys + l * layer_stride, values + l * layer_stride,
-                out, scratch);
+      run_block(l, x, position, position, position + 1, 0, keys + l * key_cache_floats(),
+                values + l * value_cache_floats(), out, scratch);
       std::swap(x, out);
     }
     finish(x, output);
@@ -458,26 +500,19 @@ class SasRecModel final : public ArchitectureModel {
       std::copy(row, row + hidden_, output);
   }
 
-  // out[m, n] = act(in[m, k] W^T + bias): gemv for one row (the incremental path), gemm otherwise.
-  static void linear(const float* in, const float* weight, const float* bias, float* out, std::size_t m, std::size_t n,
-                     std::size_t k, ops::Activation activation = ops::Activation::none) noexcept {
-    if (m == 1)
-      ops::gemv(weight, in, bias, out, n, k, activation);
-    else
-      ops::gemm_nt(in, weight, bias, out, m, n, k, activation);
-  }
-
   void layer_norm_rows(const float* in, const float* gamma, const float* beta, float* out, std::size_t rows) const noexcept {
     for (std::size_t r = 0; r < rows; ++r)
       ops::layer_norm(in + r * hidden_, gamma, beta, config_->layer_norm_epsilon, out + r * hidden_, hidden_);
   }
 
   // One block. x holds the block inputs of slots [key_first, slots) (row r at x + (r - key_first) * hidden);
-  // keys/values receive rows [key_first, slots) (row r at r * hidden; earlier rows are already there);
-  // out receives the outputs of slots [query_first, slots) (row r at out + (r - query_first) * hidden).
-  void run_block(const SasRecLayerWeights& layer, const float* x, std::size_t key_first, std::size_t query_first,
-                 std::size_t slots, std::size_t first_valid, float* keys, float* values, float* out,
-                 float* scratch) const noexcept {
+  // keys/values receive slots [key_first, slots) (slot r: column r of the transposed keys, row r * hidden of the
+  // values; earlier slots are already there); out receives the outputs of slots [query_first, slots) (row r at
+  // out + (r - query_first) * hidden).
+  void run_block(std::size_t l, const float* x, std::size_t key_first, std::size_t query_first, std::size_t slots,
+                 std::size_t first_valid, float* keys, float* values, float* out, float* scratch) const noexcept {
+    const SasRecLayerWeights& layer = layers_[l];
+    const SasRecPackedLayer& packed = packed_layers_[l];
     const std::size_t d = hidden_;
     const std::size_t new_keys = slots - key_first;
     const std::size_t queries = slots - query_first;
@@ -495,8 +530,11 @@ class SasRecModel final : public ArchitectureModel {
       layer_norm_rows(x, layer.attention_norm_weight, layer.attention_norm_bias, normed, new_keys);
       key_input = normed;
     }
-    linear(key_input, layer.key_weight, layer.key_bias, keys + key_first * d, new_keys, d, d);
-    linear(key_input, layer.value_weight, layer.value_bias, values + key_first * d, new_keys, d, d);
+    float* key_rows = scratch + scratch_.key_rows;
+    ops::linear(key_input, d, packed.key, key_rows, d, new_keys);
+    for (std::size_t r = 0; r < new_keys; ++r)  // transposed: channel c of slot key_first + r at c * key_stride
+      for (std::size_t c = 0; c < d; ++c) keys[c * key_stride_ + key_first + r] = key_rows[r * d + c];
+    ops::linear(key_input, d, packed.value, values + key_first * d, d, new_keys);
 
     // Queries: x (post_norm), LN_att(x) (query_norm, also the residual), y (pre_norm).
     const float* query_input = x_query;
@@ -506,11 +544,11 @@ class SasRecModel final : public ArchitectureModel {
     } else if (style == format::SasRecBlockStyle::pre_norm) {
       query_input = normed + (query_first - key_first) * d;
     }
-    linear(query_input, layer.query_weight, layer.query_bias, query, queries, d, d);
+    ops::linear(query_input, d, packed.query, query, d, queries);
 
     attend(query, keys, values, query_first, slots, first_valid, context, scratch);
-    if (layer.output_weight != nullptr) {
-      linear(context, layer.output_weight, layer.output_bias, attended, queries, d, d);
+    if (!packed.output.empty()) {
+      ops::linear(context, d, packed.output, attended, d, queries);
     } else {
       std::copy(context, context + queries * d, attended);
       if (layer.output_bias != nullptr)
@@ -538,8 +576,8 @@ class SasRecModel final : public ArchitectureModel {
         residual = attended;
         break;
     }
-    linear(ffn_input, layer.inner_weight, layer.inner_bias, inner, queries, inner_size, d, config_->activation);
-    linear(inner, layer.outer_weight, layer.outer_bias, out, queries, d, inner_size);
+    ops::linear(ffn_input, d, packed.inner, inner, inner_size, queries, config_->activation);
+    ops::linear(inner, inner_size, packed.outer, out, d, queries);
     ops::add_to(residual, out, queries * d);
     if (style == format::SasRecBlockStyle::post_norm)
       layer_norm_rows(out, layer.feed_forward_norm_weight, layer.feed_forward_norm_bias, out, queries);
@@ -549,47 +587,48 @@ class SasRecModel final : public ArchitectureModel {
   }
 
   // context[i] = concat over heads of softmax(q_i K^T / sqrt(dh) + M_i) V for query slots [query_first, slots);
-  // query row i at query + (i - query_first) * hidden; keys and values hold slots [0, slots).
+  // query row i at query + (i - query_first) * hidden, already scaled by 1 / sqrt(dh); keys (transposed per head)
+  // and values hold slots [0, slots). Query rows go four at a time: scores only over the keys the block can open.
   void attend(const float* query, const float* keys, const float* values, std::size_t query_first, std::size_t slots,
               std::size_t first_valid, float* context, float* scratch) const noexcept {
     const std::size_t d = hidden_;
     const std::size_t dh = head_size_;
     const std::size_t queries = slots - query_first;
-    float* head_query = scratch + scratch_.head_query;
-    float* head_keys = scratch + scratch_.head_keys;
-    float* head_values = scratch + scratch_.head_values;
-    float* head_context = scratch + scratch_.head_context;
-    float* scores = scratch + scratch_.scores;
+    const std::size_t stride = key_stride_;
+    float* scores = scratch + scratch_.scores;  // row i at scores + i * stride
     const bool mask_pads = config_->mask_padding_keys && first_valid > 0;
     const float mask_value = config_->mask_value;
     const bool removes = std::isinf(mask_value);
+    // Keys a query row takes part in: 0..slot, or the whole window when every key is blocked by a finite mask
+    // (that row is the window uniformly shifted by mask_value, the future included).
+    auto extent_of = [&](std::size_t slot) {
+      return mask_pads && slot < first_valid && !removes ? slots : slot + 1;
+    };
+    constexpr std::size_t block = 4;
     for (std::size_t h = 0; h < config_->heads; ++h) {
-      // Heads are contiguous channel slices: gather them into dense [rows, dh] blocks for the matrix products.
-      for (std::size_t i = 0; i < queries; ++i) std::copy_n(query + i * d + h * dh, dh, head_query + i * dh);
-      for (std::size_t j = 0; j < slots; ++j) {
-        std::copy_n(keys + j * d + h * dh, dh, head_keys + j * dh);
-        std::copy_n(values + j * d + h * dh, dh, head_values + j * dh);
-      }
-      ops::gemm_nt(head_query, head_keys, nullptr, scores, queries, slots, dh);
-      for (std::size_t i = 0; i < queries; ++i) {
-        const std::size_t slot = query_first + i;
-        float* row = scores + i * slots;
-        for (std::size_t j = 0; j < slots; ++j) row[j] /= logit_divisor_;
-        // Open keys: 0..slot, minus pads when masked. A row with none, and a finite mask value, softmaxes the
-        // whole window shifted by mask_value (every logit is blocked alike, the future included).
-        const bool all_blocked = mask_pads && slot < first_valid;
-        std::size_t extent = slot + 1;
-        if (all_blocked && !removes) {
-          extent = slots;
-          for (std::size_t j = 0; j < slots; ++j) row[j] += mask_value;
-        } else if (mask_pads) {
-          for (std::size_t j = 0; j < std::min(first_valid, extent); ++j) row[j] += mask_value;
+      const float* head_keys = keys + h * dh * stride;
+      for (std::size_t i0 = 0; i0 < queries; i0 += block) {
+        const std::size_t rows = std::min(block, queries - i0);
+        std::size_t open = 0;  // keys any row of the block takes part in
+        for (std::size_t i = i0; i < i0 + rows; ++i) open = std::max(open, extent_of(query_first + i));
+        // Whole 16-float groups (inside the key stride); scores past a row's extent are ignored.
+        const std::size_t columns = std::min(stride, (open + 15) / 16 * 16);
+        float* block_scores = scores + i0 * stride;
+        ops::gemm_nn(query + i0 * d + h * dh, d, head_keys, stride, block_scores, stride, rows, columns, dh);
+        for (std::size_t i = i0; i < i0 + rows; ++i) {
+          const std::size_t slot = query_first + i;
+          float* row = scores + i * stride;
+          const std::size_t extent = extent_of(slot);
+          if (extent > slot + 1) {  // every key blocked, finite mask
+            for (std::size_t j = 0; j < extent; ++j) row[j] += mask_value;
+          } else if (mask_pads) {
+            for (std::size_t j = 0; j < std::min(first_valid, extent); ++j) row[j] += mask_value;
+          }
+          ops::softmax(row, row, extent);
+          std::fill(row + extent, row + open, 0.0f);
         }
-        ops::softmax(row, row, extent);
-        std::fill(row + extent, row + slots, 0.0f);
+        ops::gemm_nn(block_scores, stride, values + h * dh, d, context + i0 * d + h * dh, d, rows, dh, open);
       }
-      ops::gemm_nn(scores, head_values, head_context, queries, dh, slots);
-      for (std::size_t i = 0; i < queries; ++i) std::copy_n(head_context + i * dh, dh, context + i * d + h * dh);
     }
   }
 
@@ -605,10 +644,11 @@ class SasRecModel final : public ArchitectureModel {
   const float* final_norm_weight_ = nullptr;
   const float* final_norm_bias_ = nullptr;
   std::vector<SasRecLayerWeights> layers_;
+  std::vector<SasRecPackedLayer> packed_layers_;
   std::size_t hidden_ = 0;
   std::size_t window_ = 0;
   std::size_t head_size_ = 0;
-  float logit_divisor_ = 1.0f;  // sqrt(head size): logits are divided by it, as RecBole and the reference do
+  std::size_t key_stride_ = 0;  // floats per row of transposed keys
   detail::SasRecScratch scratch_;
   std::uint64_t fingerprint_ = 0;
   format::InputFieldConfig history_field_;

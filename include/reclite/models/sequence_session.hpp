@@ -159,8 +159,9 @@ class SequenceSession {
     state.rows_.assign(window, 0);
     state.ids_.assign(window, 0);
     if (sasrec_->supports_incremental()) {
-      state.keys_.assign(sasrec_->layer_count() * window * hidden, 0.0f);
-      state.values_.assign(sasrec_->layer_count() * window * hidden, 0.0f);
+      // The model's cache layout (keys transposed per head); zeros, so lanes read past the last slot are finite.
+      state.keys_.assign(sasrec_->layer_count() * sasrec_->key_cache_floats(), 0.0f);
+      state.values_.assign(sasrec_->layer_count() * sasrec_->value_cache_floats(), 0.0f);
     }
     state.user_vector_.assign(hidden, 0.0f);
     return state;

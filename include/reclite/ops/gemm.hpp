@@ -1,7 +1,8 @@
 // Small dense matrix products for attention and batched layers (m up to ~64, n and k up to ~256).
 // gemm_nt: c[m, n] = act(a[m, k] · b[n, k]^T + bias[n])  (b in PyTorch nn.Linear layout; also Q·K^T).
-// gemm_nn: c[m, n] = a[m, k] · b[k, n]                     (e.g. attention weights · V).
-// Invariants: all matrices row-major and dense; c must not overlap a or b; bias has n floats or is
+// gemm_nn: c[m, n] = a[m, k] · b[k, n]                     (e.g. attention weights · V); also with row strides.
+// Dense layers on fixed weights use ops/packed_linear.hpp instead (weights packed once, no horizontal sums).
+// Invariants: all matrices row-major (dense unless strides are given); c must not overlap a or b; bias has n floats or is
 // nullptr. Any alignment. Never allocates.
 // Rounding vs the reference: gemm_nt computes tiles of (Batch::size / 4) rows of a by 4 rows of b, one
 // accumulator per pair with lanes over k, summed by one transpose-and-add tree (lane order and FMA differ
@@ -33,14 +34,19 @@ inline void gemm_nt(const float* a, const float* b, const float* bias, float* c,
   reference::apply_activation(activation, c, c, m * n);  // qualified: ADL also finds ops::
 }
 
-inline void gemm_nn(const float* a, const float* b, float* c, std::size_t m, std::size_t n, std::size_t k) noexcept {
+inline void gemm_nn(const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc,
+                    std::size_t m, std::size_t n, std::size_t k) noexcept {
   for (std::size_t i = 0; i < m; ++i) {
     for (std::size_t j = 0; j < n; ++j) {
       float sum = 0.0f;
-      for (std::size_t p = 0; p < k; ++p) sum += a[i * k + p] * b[p * n + j];
-      c[i * n + j] = sum;
+      for (std::size_t p = 0; p < k; ++p) sum += a[i * lda + p] * b[p * ldb + j];
+      c[i * ldc + j] = sum;
     }
   }
+}
+
+inline void gemm_nn(const float* a, const float* b, float* c, std::size_t m, std::size_t n, std::size_t k) noexcept {
+  gemm_nn(a, k, b, n, c, n, m, n, k);
 }
 }  // namespace reference
 
@@ -82,35 +88,36 @@ inline void gemm_nt_tile(const float* a, const float* b, const float* bias, floa
 }
 
 // Rows [i0, i0 + rows) of c, columns [j0, j0 + columns * Batch::size), summed over k in sequential order.
-// Accumulator t is row t / columns, batch t % columns.
+// Accumulator t is row t / columns, batch t % columns. Row strides: lda (a), ldb (b), ldc (c).
 template <std::size_t rows, std::size_t columns, std::size_t... Tile>
-inline void gemm_nn_tile(const float* a, const float* b, float* c, std::size_t i0, std::size_t j0, std::size_t n,
-                         std::size_t k, std::index_sequence<Tile...>) noexcept {
+inline void gemm_nn_tile(const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc,
+                         std::size_t i0, std::size_t j0, std::size_t k, std::index_sequence<Tile...>) noexcept {
   using Batch = simd::Batch<float>;
   constexpr std::size_t lanes = Batch::size;
   Batch sums[rows * columns] = {(static_cast<void>(Tile), Batch(0.0f))...};
   for (std::size_t p = 0; p < k; ++p) {
-    const float* b_row = b + p * n + j0;
-    ((sums[Tile] = simd::fma(Batch(a[(i0 + Tile / columns) * k + p]),
+    const float* b_row = b + p * ldb + j0;
+    ((sums[Tile] = simd::fma(Batch(a[(i0 + Tile / columns) * lda + p]),
                              Batch::load_unaligned(b_row + (Tile % columns) * lanes), sums[Tile])),
      ...);
   }
-  (sums[Tile].store_unaligned(c + (i0 + Tile / columns) * n + j0 + (Tile % columns) * lanes), ...);
+  (sums[Tile].store_unaligned(c + (i0 + Tile / columns) * ldc + j0 + (Tile % columns) * lanes), ...);
 }
 
 template <std::size_t rows>
-inline void gemm_nn_rows(const float* a, const float* b, float* c, std::size_t i0, std::size_t n,
-                         std::size_t k) noexcept {
+inline void gemm_nn_rows(const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc,
+                         std::size_t i0, std::size_t n, std::size_t k) noexcept {
   constexpr std::size_t lanes = simd::Batch<float>::size;
   std::size_t j = 0;
   for (; j < n - n % (2 * lanes); j += 2 * lanes)
-    gemm_nn_tile<rows, 2>(a, b, c, i0, j, n, k, std::make_index_sequence<rows * 2>{});
-  for (; j < n - n % lanes; j += lanes) gemm_nn_tile<rows, 1>(a, b, c, i0, j, n, k, std::make_index_sequence<rows>{});
+    gemm_nn_tile<rows, 2>(a, lda, b, ldb, c, ldc, i0, j, k, std::make_index_sequence<rows * 2>{});
+  for (; j < n - n % lanes; j += lanes)
+    gemm_nn_tile<rows, 1>(a, lda, b, ldb, c, ldc, i0, j, k, std::make_index_sequence<rows>{});
   for (std::size_t i = i0; i < i0 + rows; ++i) {
     for (std::size_t column = j; column < n; ++column) {  // columns past the last whole batch
       float sum = 0.0f;
-      for (std::size_t p = 0; p < k; ++p) sum += a[i * k + p] * b[p * n + column];
-      c[i * n + column] = sum;
+      for (std::size_t p = 0; p < k; ++p) sum += a[i * lda + p] * b[p * ldb + column];
+      c[i * ldc + column] = sum;
     }
   }
 }
@@ -138,15 +145,22 @@ inline void gemm_nt(const float* a, const float* b, const float* bias, float* c,
 #endif
 }
 
-// c[m, n] = a[m, k] · b[k, n].
-inline void gemm_nn(const float* a, const float* b, float* c, std::size_t m, std::size_t n, std::size_t k) noexcept {
+// c[m, n] = a[m, k] · b[k, n] with row strides: a row i at a + i * lda, b row p at b + p * ldb, c row i at
+// c + i * ldc (attention reads heads in place this way: Q·K^T against transposed keys, weights·V).
+inline void gemm_nn(const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc,
+                    std::size_t m, std::size_t n, std::size_t k) noexcept {
 #if RECLITE_HAS_SIMD
   const std::size_t m_tiled = m - m % 4;
-  for (std::size_t i = 0; i < m_tiled; i += 4) detail::gemm_nn_rows<4>(a, b, c, i, n, k);
-  for (std::size_t i = m_tiled; i < m; ++i) detail::gemm_nn_rows<1>(a, b, c, i, n, k);
+  for (std::size_t i = 0; i < m_tiled; i += 4) detail::gemm_nn_rows<4>(a, lda, b, ldb, c, ldc, i, n, k);
+  for (std::size_t i = m_tiled; i < m; ++i) detail::gemm_nn_rows<1>(a, lda, b, ldb, c, ldc, i, n, k);
 #else
-  reference::gemm_nn(a, b, c, m, n, k);
+  reference::gemm_nn(a, lda, b, ldb, c, ldc, m, n, k);
 #endif
+}
+
+// c[m, n] = a[m, k] · b[k, n], all dense.
+inline void gemm_nn(const float* a, const float* b, float* c, std::size_t m, std::size_t n, std::size_t k) noexcept {
+  gemm_nn(a, k, b, n, c, n, m, n, k);
 }
 
 }  // namespace ops
