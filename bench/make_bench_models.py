@@ -405,8 +405,11 @@ def recall_at_ef(graph_path, dim, count, queries, truth, ef):
 
 def index_model(out, name, vectors, external_ids, queries, log):
     start = time.time()
+    # Links by angle: SASRec's raw item rows differ in norm, and an inner-product graph leaves items unreachable
+    # (docs/index-format.md); unit rows (DSSM, YouTubeDNN) give the same graph either way. serve_k: tuned for the
+    # top-100 the benchmarks ask for, not only for recall@10.
     summary = build_index(vectors, external_ids, os.path.join(out, f"{name}.rlindex"), m=16, ef_construction=200,
-                          recall_target=0.98)
+                          recall_target=0.98, link_by="angle", serve_k=TOP_K)
     log(f"{name}.rlindex: default ef {summary.default_ef} (recall@10 {summary.measured_recall:.4f} on the "
         f"builder's queries) in {time.time() - start:.0f} s")
     truth = exact_top_k(vectors, queries, TOP_K)

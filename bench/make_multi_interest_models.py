@@ -394,8 +394,10 @@ def generate(out, build_indexes=True, train_steps=TRAIN_STEPS):
             start = time.time()
             queries = user.reshape(-1, DIM)
             queries = queries[np.abs(queries).sum(axis=1) > 0]  # MIND: inactive (zeroed) interests are no query
+            # Links by angle (MIND's raw item rows differ in norm), ef tuned for the served top-100 too.
             summary = build_index(vectors, external_ids, os.path.join(out, f"{name}.rlindex"), m=16,
-                                  ef_construction=200, recall_target=0.98, queries=queries)
+                                  ef_construction=200, recall_target=0.98, queries=queries, link_by="angle",
+                                  serve_k=100)
             log(f"{name}.rlindex: default ef {summary.default_ef} (recall@10 {summary.measured_recall:.4f} on the "
                 f"request user vectors) in {time.time() - start:.0f} s")
             entry.update({"index": f"{name}.rlindex", "default_ef": summary.default_ef,

@@ -118,8 +118,8 @@ class SequenceState {
   std::size_t length_ = 0;
   std::vector<std::uint32_t> rows_;   // [max_length], first length_ used: item table rows, oldest first
   std::vector<std::int64_t> ids_;     // [max_length], first length_ used: external ids
-  std::vector<float> keys_;           // [layers][max_length][hidden] (right padding only)
-  std::vector<float> values_;         // same
+  std::vector<float> keys_;           // [layers][key_cache_floats()]: per head, transposed, slots padded (right padding only)
+  std::vector<float> values_;         // [layers][value_cache_floats()]: [max_length][hidden]
   std::vector<float> user_vector_;    // [hidden]
   bool has_user_vector_ = false;
 };
