@@ -132,24 +132,12 @@ int main(int argc, char** argv) {
   // --- recall@100 of our index against the exact top-100 of the same queries ----------------------------------
   bench::Npy<std::int64_t> truth;
   if (!bench::read_npy(directory + "/dssm.truth.npy", truth)) die("dssm.truth.npy: cannot read");
-  std::size_t ef95 = 0;
-  {
-    std::ifstream manifest(directory + "/manifest.json");
-    std::string text((std::istreambuf_iterator<char>(manifest)), std::istreambuf_iterator<char>());
-    auto at = text.find("\"ef_recall_95\"");  // the first model in the manifest is dssm
-    if (at == std::string::npos) die("manifest.json: no ef_recall_95");
-    ef95 = std::strtoul(text.c_str() + text.find(':', at) + 1, nullptr, 10);
-  }
+  const double ef95_number = bench::manifest_number(directory, "dssm", "ef_recall_95");
+  if (ef95_number <= 0) die("manifest.json: no ef_recall_95 for dssm");
+  const std::size_t ef95 = static_cast<std::size_t>(ef95_number);
   const std::size_t default_ef = index.default_ef();
   auto measure_recall = [&](std::size_t ef) {
-    index.set_ef(ef);
-    std::vector<std::int64_t> found(queries.rows() * top_k);
-    std::vector<SearchHit> hits(top_k);
-    for (std::size_t q = 0; q < queries.rows(); ++q) {
-      take(index.search_top_k(&queries.data[q * queries.columns()], top_k, {}, hits), "search_top_k");
-      for (std::size_t i = 0; i < top_k; ++i) found[q * top_k + i] = hits[i].entry;
-    }
-    return bench::recall_at_k(found, truth.data, truth.columns(), queries.rows(), top_k);
+    return bench::index_recall_at_k<SearchHit>(index, queries, truth, ef, top_k);
   };
   const double recall_default = measure_recall(default_ef), recall_95 = measure_recall(ef95);
   std::printf("recall@100 vs exact on the 1000 request user vectors: %.4f at default ef %zu, %.4f at ef %zu\n",

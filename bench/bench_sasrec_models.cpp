@@ -39,31 +39,9 @@ using reclite::index::SearchHit;
 
 constexpr std::size_t top_k = 100;
 
-[[noreturn]] void die(const std::string& message) {
-  std::fprintf(stderr, "bench_sasrec_models: %s\n", message.c_str());
-  std::exit(1);
-}
-
-template <class T>
-T take(reclite::Result<T> result, const std::string& what) {
-  if (!result) die(what + ": " + result.error().describe());
-  return std::move(*result);
-}
-
-void take(reclite::Result<void> result, const std::string& what) {
-  if (!result) die(what + ": " + result.error().describe());
-}
-
-template <class Body>
-void timed_loop(benchmark::State& state, const std::string& name, Body body) {
-  auto& pooled = bench::samples()[name];
-  std::size_t call = 0;
-  for (auto _ : state) {
-    bench::Timer timer;
-    body(call++);
-    pooled.push_back(timer.microseconds());
-  }
-}
+using bench::die;
+using bench::take;
+using bench::timed_loop;
 
 // One FieldInput per request: the model's history field (its only input) over the request's 50 ids.
 std::vector<FieldInput> make_inputs(const reclite::Model& model, const bench::Requests& requests) {
@@ -183,14 +161,7 @@ int main(int argc, char** argv) {
     bench::Npy<std::int64_t> truth;
     if (!bench::read_npy(directory + "/sasrec.truth.npy", truth)) die("sasrec.truth.npy: cannot read");
     auto measure_recall = [&](std::size_t ef) {
-      index.set_ef(ef);
-      std::vector<std::int64_t> found(queries.rows() * top_k);
-      std::vector<SearchHit> hits(top_k);
-      for (std::size_t q = 0; q < queries.rows(); ++q) {
-        take(index.search_top_k(&queries.data[q * queries.columns()], top_k, {}, hits), "search_top_k");
-        for (std::size_t i = 0; i < top_k; ++i) found[q * top_k + i] = hits[i].entry;
-      }
-      return bench::recall_at_k(found, truth.data, truth.columns(), queries.rows(), top_k);
+      return bench::index_recall_at_k<SearchHit>(index, queries, truth, ef, top_k);
     };
     const std::size_t default_ef = index.default_ef();
     const double recall_default = measure_recall(default_ef);
@@ -258,9 +229,6 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   bench::write_results(results, "reclite", extras);
-  std::printf("per call, pooled over repetitions (microseconds):\n");
-  for (const auto& entry : bench::samples())
-    std::printf("  %-24s median %9.2f  p99 %9.2f  (%zu calls)\n", entry.first.c_str(),
-                bench::quantile(entry.second, 0.5), bench::quantile(entry.second, 0.99), entry.second.size());
+  bench::print_samples();
   return 0;
 }

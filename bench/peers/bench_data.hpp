@@ -245,6 +245,22 @@ inline double recall_at_k(const std::vector<std::int64_t>& found, const std::vec
   return static_cast<double>(hits) / static_cast<double>(queries * k);
 }
 
+
+// recall@k of index.search_top_k(k) at `ef` over every row of `queries` against the exact entries in `truth`
+// (truth_k per query). Hit is the index's result type (reclite::index::SearchHit: this header includes no reclite).
+template <class Hit, class Index>
+double index_recall_at_k(Index& index, const Npy<float>& queries, const Npy<std::int64_t>& truth, std::size_t ef,
+                         std::size_t k) {
+  index.set_ef(ef);
+  std::vector<std::int64_t> found(queries.rows() * k);
+  std::vector<Hit> hits(k);
+  for (std::size_t q = 0; q < queries.rows(); ++q) {
+    take(index.search_top_k(&queries.data[q * queries.columns()], k, {}, hits), "search_top_k");
+    for (std::size_t i = 0; i < k; ++i) found[q * k + i] = hits[i].entry;
+  }
+  return recall_at_k(found, truth.data, truth.columns(), queries.rows(), k);
+}
+
 }  // namespace bench
 
 namespace bench {
