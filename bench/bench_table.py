@@ -1,7 +1,9 @@
 """Prints the table of docs/performance.md from the JSON lines the benchmark programs append to results.jsonl.
 
   /usr/bin/python3 bench/bench_table.py build/bench/results.jsonl [--markdown]
-Ratio = peer median / our median (above 1: we are faster).
+  /usr/bin/python3 bench/bench_table.py run1.jsonl run2.jsonl ... [--markdown]   (one column per run)
+Ratio = peer median / our median (above 1: we are faster). With several runs (each a whole ./scripts/bench, so
+ours and the peers share a run), every cell lists the runs' medians in order and the last column the lowest ratio.
 """
 
 import argparse
@@ -39,13 +41,9 @@ OWN_RATIOS = [
 ]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results")
-    parser.add_argument("--markdown", action="store_true")
-    args = parser.parse_args()
+def read_results(path):
     timings, extras = {}, []
-    with open(args.results, encoding="utf-8") as stream:
+    with open(path, encoding="utf-8") as stream:
         for line in stream:
             line = line.strip()
             if not line:
@@ -55,6 +53,23 @@ def main():
                 timings[(entry["task"], entry["impl"])] = entry
             else:
                 extras.append(entry)
+    return timings, extras
+
+
+def print_rows(header, rows, markdown):
+    if markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+    else:
+        widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+        for row in [header] + rows:
+            print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
+    print()
+
+
+def one_run(timings, extras, markdown):
     header = ["task", "ours median (us)", "ours p99 (us)", "peer", "peer median (us)", "peer p99 (us)",
               "peer / ours"]
     rows = []
@@ -68,16 +83,7 @@ def main():
             rows.append([label, f"{ours['median_us']:.2f}", f"{ours['p99_us']:.2f}", peer or "-",
                          f"{other['median_us']:.2f}" if other else "-", f"{other['p99_us']:.2f}" if other else "-",
                          f"{other['median_us'] / ours['median_us']:.2f}x" if other else "-"])
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-    else:
-        widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-        for row in [header] + rows:
-            print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
-    print()
+    print_rows(header, rows, markdown)
     for numerator, denominator, label in OWN_RATIOS:
         top, bottom = timings.get((numerator, "reclite")), timings.get((denominator, "reclite"))
         if top and bottom:
@@ -86,6 +92,47 @@ def main():
     print()
     for entry in extras:
         print(f"{entry['impl']}: {entry['task']} = {entry['value']}")
+
+
+def several_runs(runs, markdown):
+    def medians(task, impl):
+        values = [timings.get((task, impl)) for timings in runs]
+        return None if any(v is None for v in values) else [v["median_us"] for v in values]
+
+    def cell(values):
+        return " / ".join(f"{v:.3g}" if v < 10 else f"{v:.1f}" if v < 100 else f"{v:.0f}" for v in values)
+
+    header = ["task", "ours median (us), per run", "peer", "peer median (us), per run", "peer / ours, per run",
+              "lowest"]
+    rows = []
+    for task, label, peers in TASKS:
+        ours = medians(task, "reclite")
+        if ours is None:
+            continue
+        present = [p for p in peers if medians(task, p) is not None] or [None]
+        for peer in present:
+            other = medians(task, peer) if peer else None
+            ratios = [o / u for o, u in zip(other, ours)] if other else None
+            rows.append([label, cell(ours), peer or "-", cell(other) if other else "-",
+                         " / ".join(f"{r:.2f}x" for r in ratios) if ratios else "-",
+                         f"{min(ratios):.2f}x" if ratios else "-"])
+    print_rows(header, rows, markdown)
+    for numerator, denominator, label in OWN_RATIOS:
+        top, bottom = medians(numerator, "reclite"), medians(denominator, "reclite")
+        if top and bottom:
+            print(f"{label}: " + " / ".join(f"{t / b:.1f}x" for t, b in zip(top, bottom)) + " per run")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="+", help="results.jsonl of one or more runs")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    runs = [read_results(path) for path in args.results]
+    if len(runs) == 1:
+        one_run(*runs[0], args.markdown)
+    else:
+        several_runs([timings for timings, _ in runs], args.markdown)
     return 0
 
 
