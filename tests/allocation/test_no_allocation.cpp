@@ -12,7 +12,9 @@
 
 #include "format/tiny_model.hpp"
 #include "format/tiny_sasrec.hpp"
+#include "index/index_fixtures.hpp"
 #include "reclite/index/exact_search.hpp"
+#include "reclite/index/hnsw_index.hpp"
 #include "reclite/reclite.hpp"
 #include "request_json.hpp"
 #include "support/check.hpp"
@@ -181,4 +183,33 @@ TEST_CASE("allocation/multi_interest: MIND and SDM requests and recall allocate 
     ++fixtures;
   }
   CHECK(fixtures == 12);
+}
+
+// HnswIndex's own graph search keeps its beams in thread_local buffers and takes a visited list from hnswlib's
+// pool: once a thread has searched with its largest k, ef and exclusion list, the only allocation left is the
+// pool's. VisitedListPool keeps its lists in a std::deque, and libstdc++'s deque frees its block when the one
+// pooled list is taken and allocates it again when the list comes back: one allocation per search, which this
+// test pins so that any other shows.
+TEST_CASE("allocation/hnsw_index: search_top_k allocates only the visited list pool's block after warm-up") {
+  auto opened = reclite::index::HnswIndex::open(test::index_fixture("clustered_unit.rlindex"));
+  REQUIRE(opened);
+  const reclite::index::HnswIndex& index = *opened;
+  auto queries = test::read_floats(test::index_fixture("clustered_unit.test.f32"));
+  const std::size_t dim = index.dim(), count = queries.size() / dim, k = 100;
+  auto ids = index.external_ids();
+  std::vector<std::int64_t> history;
+  for (std::size_t i = 0; i < 50; ++i) history.push_back(ids[(i * 397) % ids.size()]);
+  std::vector<reclite::index::SearchHit> hits(k);
+  std::size_t searches = 0;
+  auto run = [&](std::size_t q) {
+    const float* query = queries.data() + q * dim;
+    CHECK(index.search_top_k(query, k, {}, hits).has_value());
+    CHECK(index.search_top_k(query, k, history, hits).has_value());
+    searches += 2;
+  };
+  for (std::size_t q = 0; q < count; q += 10) run(q);  // warm-up
+  const std::size_t before = allocations.load();
+  searches = 0;
+  for (std::size_t q = 0; q < count; q += 10) run(q);
+  CHECK(allocations.load() - before <= searches);
 }

@@ -1,4 +1,4 @@
-// HnswIndex: approximate top-k item search with hnswlib 0.6.2 over a validated item index.
+// HnswIndex: approximate top-k item search over a validated item index, on hnswlib 0.6.2's graph.
 //
 // The only reclite header that includes hnswlib, and the only one that needs C++ exceptions enabled:
 // hnswlib reports failure by throwing std::runtime_error (or std::bad_alloc), so every call into it sits in a
@@ -7,12 +7,24 @@
 //
 // open() validates both files first (index/index_file.hpp), so hnswlib only ever loads a graph whose every
 // count, offset and neighbour id has been checked; after loading, hnswlib's memory is compared with the
-// checked bytes, so a file changed in between is refused too. Validation happens once: a search is hnswlib's
-// searchKnn plus exact re-scoring of the k results (detail::score_four_rows, i.e. ops::dot, on vectors the walk just read, so cached) and one
-// sort, to return true inner products (hnswlib's "ip" distance is 1 - ip, rounded: 1 - d loses up to 2^-24 of
-// an O(1) distance, and ties by distance are not ties by score) with the same scores and tie order as
-// ExactIndex. Measured (bench_index, callgrind): the re-scoring costs about 3% of a search at ef 128; reading
-// the result queue's array instead of popping it, and sorting with an inlined comparator, more than pay for it.
+// checked bytes, so a file changed in between is refused too. Validation happens once, so the search trusts the
+// graph: every neighbour id is below count and present at its level.
+//
+// hnswlib loads and owns the graph; the search is ours (search_graph below), the HNSW search of Malkov &
+// Yashunin (arXiv:1603.09320, algorithms 2 and 5) over hnswlib's public members: greedy descent through the upper
+// levels, then a best-first beam search of width ef on level 0, with hnswlib's distance function, its visited
+// lists and its tie order, so without exclusion it returns the items of searchKnn(query, k) at the same ef.
+// Unlike searchKnn it filters: excluded items are walked through but never enter the beam (hnswlib's own
+// treatment of deleted elements), so excluding the user's history does not widen the beam by its length. It
+// counts no metrics (searchKnn increments two atomics per hop) and keeps its beams in thread_local buffers, so
+// after a thread's first call the only allocation is hnswlib's visited-list pool's (its std::deque re-allocates
+// a block each time its one list is taken and given back; tests/allocation pins it at one per search).
+//
+// The k results are then re-scored exactly (detail::score_four_rows, i.e. ops::dot, on vectors the walk just
+// read, so cached) and sorted once, to return true inner products (hnswlib's "ip" distance is 1 - ip, rounded:
+// 1 - d loses up to 2^-24 of an O(1) distance, and ties by distance are not ties by score) with the same scores
+// and tie order as ExactIndex. Measured (bench_index, callgrind, with searchKnn): the re-scoring costs about 3%
+// of a search at ef 128.
 //
 // hnswlib 0.6.2's headers define, at namespace scope and not inline, four functions (cpuid, xgetbv,
 // AVXCapable, AVX512Capable) and five distance-function pointers (space_ip.h, space_l2.h); they are declared
@@ -25,9 +37,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -56,17 +70,6 @@ extern float (*L2SqrSIMD16Ext)(const void*, const void*, const void*) __attribut
 
 RECLITE_BEGIN_NAMESPACE
 namespace index {
-
-namespace detail {
-// The array behind a std::priority_queue (its protected member `c`, which the standard names), read without
-// popping: a derived type may form a pointer to the protected member.
-template <class Queue>
-struct QueueItems : Queue {
-  static const typename Queue::container_type& of(const Queue& queue) noexcept {
-    return queue.*(&QueueItems::c);
-  }
-};
-}  // namespace detail
 
 struct IndexOptions {
   // Search beam width; 0 uses the file's default_ef (chosen by the builder for its recall target).
@@ -155,10 +158,13 @@ class HnswIndex {
   }
 
   // The best min(k, count - excluded) items for `query` ([dim] floats) by inner product, best first
-  // (search_hit.hpp), into out. Excluded ids are never returned (ids not in the catalogue are ignored); when
-  // the graph search cannot supply enough items after exclusion, an exact search does. k = 0 gives 0 hits,
-  // k > count means count. Errors: non_finite_input, output_size (out shorter than min(k, count)),
-  // invalid_argument (null query), index_library_error. Concurrent calls are safe.
+  // (search_hit.hpp), into out. Excluded ids are never returned (ids not in the catalogue are ignored). The beam
+  // holds max(ef, k) items that are not excluded: excluded items are walked through like any other, so the graph
+  // stays connected, but never take a place in the beam, and the walk goes on while the beam is not full. When
+  // the graph search still finds fewer than k (or k plus the excluded items are more than half the catalogue),
+  // an exact search answers. k = 0 gives 0 hits, k > count means count. Errors: non_finite_input, output_size
+  // (out shorter than min(k, count)), invalid_argument (null query), index_library_error. Concurrent calls are
+  // safe.
   Result<std::size_t> search_top_k(const float* query, std::size_t k, Span<const std::int64_t> excluded_item_ids,
                                    Span<SearchHit> out) const {
     const std::size_t count = description_.count;
@@ -171,47 +177,48 @@ class HnswIndex {
     if (out.size() < wanted)
       return fail(ErrorCode::output_size, "search_top_k: output holds " + std::to_string(out.size()) + " hits, " +
                                               std::to_string(wanted) + " needed");
-    std::vector<std::uint32_t> excluded;  // sorted entry numbers of the excluded ids in the catalogue
-    if (!excluded_item_ids.empty()) excluded = excluded_entries(excluded_item_ids);
-    wanted = std::min(wanted, count - excluded.size());
-    if (wanted == 0) return std::size_t{0};
-    std::size_t request = std::min(count, wanted + excluded.size());
-    // Once a search must return half the catalogue, scanning it all is as fast and exact.
-    if (2 * request > count) return exact_search(query, wanted, excluded, out);
-
     std::size_t written = 0;
     try {
-      auto found = graph_->searchKnn(query, request);
-      if (excluded.empty() && found.size() <= out.size()) {
-        // Fast path: no filtering. The queue's heap array is read as it is (popping 100 hits costs more than
-        // sorting them), each hit re-scored exactly, then sorted once by ranks_before.
-        const auto& pairs = detail::QueueItems<decltype(found)>::of(found);
-        written = pairs.size();
-        for (std::size_t i = 0; i < written; ++i) out[i].entry = static_cast<std::uint32_t>(pairs[i].second);
-        score_hits(query, out.data(), written);
-        std::sort(out.begin(), out.begin() + written,
-                  [](const SearchHit& a, const SearchHit& b) noexcept { return ranks_before(a, b); });
-        return std::min(written, wanted);
-      } else {
-        std::vector<SearchHit> hits;
-        hits.reserve(found.size());
-        for (; !found.empty(); found.pop()) {
-          auto entry = static_cast<std::uint32_t>(found.top().second);
-          if (!std::binary_search(excluded.begin(), excluded.end(), entry)) hits.push_back(SearchHit{0, entry, 0.0f});
-        }
-        score_hits(query, hits.data(), hits.size());
-        std::sort(hits.begin(), hits.end(),
-                  [](const SearchHit& a, const SearchHit& b) noexcept { return ranks_before(a, b); });
-        written = std::min(hits.size(), wanted);
-        std::copy(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(written), out.begin());
+      SearchScratch& scratch = search_scratch();
+      std::vector<std::uint32_t>& excluded = scratch.excluded;  // sorted entries of the excluded catalogue ids
+      excluded_entries(excluded_item_ids, excluded);
+      wanted = std::min(wanted, count - excluded.size());
+      if (wanted == 0) return std::size_t{0};
+      // The beam no longer grows with the excluded items, but the walk still has to pass through those it meets:
+      // once the wanted and the excluded items are half the catalogue, it visits most of the graph, and scanning
+      // all of it is as fast and exact.
+      if (2 * (wanted + excluded.size()) > count) return exact_search(query, wanted, excluded, out);
+
+      // Excluded items as hnswlib internal ids, sorted, for the walk.
+      const std::vector<std::uint32_t>* excluded_internal = &excluded;
+      if (!identity_labels_ && !excluded.empty()) {
+        scratch.excluded_internal.clear();
+        for (std::uint32_t entry : excluded) scratch.excluded_internal.push_back(internal_of_entry_[entry]);
+        std::sort(scratch.excluded_internal.begin(), scratch.excluded_internal.end());
+        excluded_internal = &scratch.excluded_internal;
       }
+      const std::size_t beam = std::max(graph_->ef_, wanted);
+      if (excluded.empty())
+        search_graph<false>(query, beam, *excluded_internal, scratch);
+      else
+        search_graph<true>(query, beam, *excluded_internal, scratch);
+
+      // The beam's wanted nearest, popped as searchKnn pops them (so ties at the cut fall the same way), then
+      // re-scored exactly and sorted once by ranks_before: the heap's order does not matter.
+      Heap& results = scratch.results;
+      while (results.size() > wanted) pop_heap(results);
+      written = results.size();
+      for (std::size_t i = 0; i < written; ++i) out[i].entry = entry_of_internal_[results[i].second];
+      score_hits(query, out.data(), written);
+      std::sort(out.begin(), out.begin() + written,
+                [](const SearchHit& a, const SearchHit& b) noexcept { return ranks_before(a, b); });
+      if (written < wanted) return exact_search(query, wanted, excluded, out);
     } catch (const std::exception& error) {
-      return fail(ErrorCode::index_library_error, description_.hnsw_path + ": hnswlib search failed: " + error.what());
+      return fail(ErrorCode::index_library_error, description_.hnsw_path + ": hnsw search failed: " + error.what());
     } catch (...) {
-      return fail(ErrorCode::index_library_error, description_.hnsw_path + ": hnswlib search failed");
+      return fail(ErrorCode::index_library_error, description_.hnsw_path + ": hnsw search failed");
     }
-    if (written < wanted) return exact_search(query, wanted, excluded, out);
-    return std::min(written, wanted);
+    return written;
   }
 
  private:
@@ -236,9 +243,150 @@ class HnswIndex {
 
   std::size_t internal_of_entry(std::size_t entry) const noexcept { return internal_of_entry_[entry]; }
 
-  std::vector<std::uint32_t> excluded_entries(Span<const std::int64_t> ids) const {
-    std::vector<std::uint32_t> entries;
-    entries.reserve(ids.size());
+  // (distance, hnswlib internal id) pairs in a max-heap by distance alone: hnswlib's CompareByFirst, through the
+  // same std::push_heap / std::pop_heap calls std::priority_queue makes, so equal distances leave the heap in
+  // searchKnn's order.
+  // A function object, not a function pointer, so the heap operations inline the comparison.
+  using Heap = std::vector<std::pair<float, unsigned>>;
+  struct Farther {
+    bool operator()(const std::pair<float, unsigned>& a, const std::pair<float, unsigned>& b) const noexcept {
+      return a.first < b.first;
+    }
+  };
+  static void push_heap(Heap& heap, float distance, unsigned id) {
+    heap.emplace_back(distance, id);
+    std::push_heap(heap.begin(), heap.end(), Farther{});
+  }
+  static void pop_heap(Heap& heap) noexcept {
+    std::pop_heap(heap.begin(), heap.end(), Farther{});
+    heap.pop_back();
+  }
+
+  // One thread's buffers for search_top_k, reused by every call (cleared, never shrunk), so a search allocates
+  // only while they grow to the largest beam and exclusion list the thread has seen.
+  struct SearchScratch {
+    std::vector<std::uint32_t> excluded;           // catalogue entries, sorted
+    std::vector<std::uint32_t> excluded_internal;  // the same as hnswlib internal ids, when labels are permuted
+    Heap results;                                  // the beam: the best items found, farthest on top
+    Heap candidates;                               // nodes to expand: (-distance, id), nearest on top
+    // Bit id % 1024 set for each excluded internal id: most ids are cleared by one load, not a binary search
+    // (with 50 excluded ids, about 5% of ids share a bit).
+    std::uint64_t excluded_bits[16];
+  };
+  static SearchScratch& search_scratch() {
+    thread_local SearchScratch scratch;
+    return scratch;
+  }
+
+  template <class... Addresses>
+  static void prefetch(const Addresses*... addresses) noexcept {
+#if defined(__GNUC__)
+    (__builtin_prefetch(addresses), ...);
+#else
+    ((void)addresses, ...);
+#endif
+  }
+
+  // Returns a visited list to hnswlib's pool (thread-safe) however the search ends.
+  struct VisitedLease {
+    hnswlib::VisitedListPool* pool;
+    hnswlib::VisitedList* list;
+    ~VisitedLease() { pool->releaseVisitedList(list); }
+  };
+
+  // The HNSW search (Malkov & Yashunin, algorithms 2 and 5) over hnswlib's graph: from the enterpoint, greedy
+  // descent to level 0, then best-first search on level 0 until the nearest unexpanded node is farther than the
+  // beam's farthest item and the beam holds `beam` items. Leaves the beam in scratch.results.
+  // With Filtered, ids in `excluded` (sorted internal ids) are expanded but never enter the beam, and the walk
+  // only stops early once the beam is full; without, the stop rule is searchKnn's (the beam is then always
+  // full when it applies), so the result is searchKnn's at ef = beam.
+  template <bool Filtered>
+  void search_graph(const float* query, std::size_t beam, const std::vector<std::uint32_t>& excluded,
+                    SearchScratch& scratch) const {
+    const hnswlib::HierarchicalNSW<float>& graph = *graph_;
+    const auto distance_to = [&](unsigned id) noexcept {
+      return graph.fstdistfunc_(query, graph.getDataByInternalId(id), graph.dist_func_param_);
+    };
+    std::uint64_t* excluded_bits = scratch.excluded_bits;
+    if (Filtered) {
+      std::fill(excluded_bits, excluded_bits + 16, std::uint64_t{0});
+      for (std::uint32_t id : excluded) excluded_bits[(id >> 6) & 15] |= std::uint64_t{1} << (id & 63);
+    }
+    const auto is_excluded = [&](unsigned id) noexcept {
+      return Filtered && ((excluded_bits[(id >> 6) & 15] >> (id & 63)) & 1) != 0 &&
+             std::binary_search(excluded.begin(), excluded.end(), static_cast<std::uint32_t>(id));
+    };
+
+    unsigned nearest = static_cast<unsigned>(graph.enterpoint_node_);
+    float nearest_distance = distance_to(nearest);
+    for (int level = graph.maxlevel_; level > 0; --level) {
+      // Move to the nearest neighbour at this level while one is nearer (the list is the one of the node the
+      // scan started from, as in searchKnn).
+      for (bool moved = true; moved;) {
+        moved = false;
+        hnswlib::linklistsizeint* list = graph.get_linklist(nearest, level);
+        const std::size_t size = graph.getListCount(list);
+        for (std::size_t i = 1; i <= size; ++i) {
+          const float distance = distance_to(list[i]);
+          if (distance < nearest_distance) {
+            nearest_distance = distance;
+            nearest = list[i];
+            moved = true;
+          }
+        }
+      }
+    }
+
+    VisitedLease visited{graph.visited_list_pool_, graph.visited_list_pool_->getFreeVisitedList()};
+    hnswlib::vl_type* visited_mark = visited.list->mass;
+    const hnswlib::vl_type mark = visited.list->curV;
+    Heap& results = scratch.results;
+    Heap& candidates = scratch.candidates;
+    results.clear();
+    candidates.clear();
+    if (results.capacity() < beam + 1) results.reserve(beam + 1);
+
+    // The beam's farthest distance (a node farther cannot enter a full beam); the largest float while it is empty.
+    float bound;
+    if (!is_excluded(nearest)) {
+      bound = nearest_distance;
+      push_heap(results, nearest_distance, nearest);
+      push_heap(candidates, -nearest_distance, nearest);
+    } else {
+      bound = std::numeric_limits<float>::max();
+      push_heap(candidates, -bound, nearest);
+    }
+    visited_mark[nearest] = mark;
+
+    while (!candidates.empty()) {
+      const std::pair<float, unsigned> next = candidates.front();
+      if (-next.first > bound && (!Filtered || results.size() >= beam)) break;
+      pop_heap(candidates);
+      hnswlib::linklistsizeint* list = graph.get_linklist0(next.second);
+      const std::size_t size = graph.getListCount(list);
+      // Prefetches (as hnswlib's search does): each neighbour's mark and vector one step ahead, and the links of
+      // the node to expand next.
+      if (size > 0) prefetch(visited_mark + list[1], graph.getDataByInternalId(list[1]));
+      for (std::size_t j = 1; j <= size; ++j) {
+        const unsigned id = list[j];
+        if (j < size) prefetch(visited_mark + list[j + 1], graph.getDataByInternalId(list[j + 1]));
+        if (visited_mark[id] == mark) continue;
+        visited_mark[id] = mark;
+        const float distance = distance_to(id);
+        if (results.size() < beam || bound > distance) {
+          push_heap(candidates, -distance, id);
+          prefetch(graph.get_linklist0(candidates.front().second));
+          if (!is_excluded(id)) push_heap(results, distance, id);
+          if (results.size() > beam) pop_heap(results);
+          if (!results.empty()) bound = results.front().first;
+        }
+      }
+    }
+  }
+
+  // Sorted, distinct catalogue entries of the ids in `ids` (ids not in the catalogue are skipped), into entries.
+  void excluded_entries(Span<const std::int64_t> ids, std::vector<std::uint32_t>& entries) const {
+    entries.clear();
     const auto& external = description_.external_ids;
     for (std::int64_t id : ids) {
       auto at = std::lower_bound(order_by_external_id_.begin(), order_by_external_id_.end(), id,
@@ -247,7 +395,6 @@ class HnswIndex {
     }
     std::sort(entries.begin(), entries.end());
     entries.erase(std::unique(entries.begin(), entries.end()), entries.end());
-    return entries;
   }
 
   Result<std::size_t> exact_search(const float* query, std::size_t wanted, const std::vector<std::uint32_t>& excluded,
