@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "end_to_end_ef.hpp"
 #include "peers/bench_data.hpp"
 #include "reclite/index/exact_search.hpp"
 #include "reclite/index/hnsw_index.hpp"
@@ -208,9 +209,24 @@ int main(int argc, char** argv) {
     });
   })->Unit(benchmark::kMicrosecond);
 
+  // The end to end's ef: the smallest of the ladder whose results with the history excluded reach recall@100 0.95
+  // of the exact ones with the same exclusion (bench/end_to_end_ef.hpp), on our DSSM user vectors of the requests.
+  std::vector<float> dssm_users(count * dssm.user_dim());
+  std::vector<Span<const std::int64_t>> histories;
+  {
+    reclite::Session session(dssm);
+    for (std::size_t r = 0; r < count; ++r) {
+      take(session.encode_user(dssm_inputs[r], Span<float>(dssm_users.data() + r * dssm.user_dim(), dssm.user_dim())),
+           "dssm encode_user");
+      histories.push_back(Span<const std::int64_t>(requests.history_ids(r), requests.history));
+    }
+  }
+  const bench::EndToEndEf end_to_end = bench::choose_end_to_end_ef("dssm", index, exact, dssm_users, dssm.user_dim(),
+                                                                  histories, top_k, 0.95, memory_extras);
+
   benchmark::RegisterBenchmark("end_to_end", [&](benchmark::State& state) {
-    // DSSM user tower, then hnsw top-100 at the ef reaching recall@100 >= 0.95, the 50 history items excluded.
-    index.set_ef(ef95);
+    // DSSM user tower, then hnsw top-100 with the 50 history items excluded, at the ef chosen above.
+    index.set_ef(end_to_end.ef);
     reclite::Session session(dssm);
     std::vector<float> user(dssm.user_dim());
     std::vector<SearchHit> hits(top_k);

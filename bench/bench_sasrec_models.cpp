@@ -10,9 +10,10 @@
 //   sasrec_encode              Session::encode_user on a 50-item history
 //   sasrec_append              SequenceSession::append of item 50 to a state holding items 1..49 (the state is
 //                              reset to the 49 items after every append, outside the timing)
-//   sasrec_end_to_end          encode_user + HnswIndex::search_top_k(100) at the smallest ef of the ladder reaching
-//                              recall@100 >= 0.95 on the requests (not run when none up to 1024 does), the 50
-//                              history items excluded
+//   sasrec_end_to_end          encode_user + HnswIndex::search_top_k(100), the 50 history items excluded, at the
+//                              smallest ef of the ladder whose results reach recall@100 >= 0.95 against the exact
+//                              top-100 with the same exclusion (bench/end_to_end_ef.hpp; not run when none up to
+//                              1024 does)
 //   sasrec_exact_end_to_end    encode_user + ExactIndex::search_top_k(100), history excluded
 //   sasrec_exact_top100        ExactIndex::search_top_k(100) alone, on the PyTorch user vectors (no exclusion)
 //   sasrec_v3_encode, sasrec_v3_append   the same for pmixer V3
@@ -26,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "end_to_end_ef.hpp"
 #include "peers/bench_data.hpp"
 #include "reclite/index/exact_search.hpp"
 #include "reclite/index/hnsw_index.hpp"
@@ -133,6 +135,7 @@ int main(int argc, char** argv) {
     die("sasrec.queries.npy: cannot read");
   const auto inputs = make_inputs(model, requests);
   const auto v3_inputs = make_inputs(v3, requests);
+  std::vector<float> users(requests.count * model.user_dim());  // ours, for the end-to-end ef
   {
     reclite::Session session(model);
     std::vector<float> user(model.user_dim());
@@ -141,6 +144,7 @@ int main(int argc, char** argv) {
       take(session.encode_user(Span<const FieldInput>(&inputs[r], 1), user), "encode_user");
       for (std::size_t i = 0; i < user.size(); ++i)
         worst = std::max(worst, static_cast<double>(std::fabs(user[i] - queries.data[r * queries.columns() + i])));
+      std::copy(user.begin(), user.end(), users.begin() + static_cast<std::ptrdiff_t>(r * user.size()));
     }
     const double append_worst = append_vs_encode(model, requests, 100);
     std::printf("max |ours - PyTorch| over 1000 user vectors: %.3g; max |append - full encode| (100 users): %.3g\n",
@@ -150,13 +154,9 @@ int main(int argc, char** argv) {
   }
 
   auto index = take(reclite::index::HnswIndex::open(directory + "/sasrec.rlindex"), "sasrec.rlindex");
-  // As bench_models does for the DSSM: the end to end runs at the smallest ef of make_bench_models' ladder (100,
-  // 128, 160, 192, 256, ... 1024) whose recall@100 against the exact top-100 of these requests' user vectors is
-  // >= 0.95 (manifest "ef_recall_95"), so its time is that of a search returning the right items. When no ef up to
-  // 1024 reaches it (null in the manifest), the hnsw end to end is not timed: a fast search of the wrong items is
-  // no answer to the question.
+  // Recall without exclusion at the manifest's ef_recall_95 (the smallest ef of make_bench_models' ladder reaching
+  // recall@100 0.95 on PyTorch's user vectors of these requests), for the record.
   const double ef95_number = bench::manifest_number(directory, "sasrec", "ef_recall_95");
-  const std::size_t ef95 = ef95_number > 0 ? static_cast<std::size_t>(ef95_number) : 0;
   {
     bench::Npy<std::int64_t> truth;
     if (!bench::read_npy(directory + "/sasrec.truth.npy", truth)) die("sasrec.truth.npy: cannot read");
@@ -168,13 +168,13 @@ int main(int argc, char** argv) {
     std::printf("sasrec hnsw: recall@100 vs exact on the 1000 request user vectors: %.4f at default ef %zu",
                 recall_default, default_ef);
     extras["sasrec_recall_at_100: default_ef " + std::to_string(default_ef)] = std::to_string(recall_default);
-    if (ef95 > 0) {
+    if (ef95_number > 0) {
+      const auto ef95 = static_cast<std::size_t>(ef95_number);
       const double recall = measure_recall(ef95);
-      std::printf(", %.4f at ef %zu (the end-to-end ef)\n", recall, ef95);
+      std::printf(", %.4f at ef %zu\n", recall, ef95);
       extras["sasrec_recall_at_100: ef " + std::to_string(ef95)] = std::to_string(recall);
-      extras["sasrec_ef95"] = std::to_string(ef95);
     } else {
-      std::printf("; no ef up to 1024 reaches recall@100 0.95 (manifest): sasrec_end_to_end not timed\n");
+      std::printf("\n");
     }
   }
   auto exact = take(reclite::index::ExactIndex::create(
@@ -182,11 +182,20 @@ int main(int argc, char** argv) {
                         Span<const std::int64_t>(model.catalogue().external_ids(), model.catalogue().size())),
                     "ExactIndex");
 
+  // The end to end runs at the ef whose results, history excluded, reach recall@100 0.95 of the exact ones, so its
+  // time is that of a search returning the right items; when no ef up to 1024 does, it is not timed: a fast search
+  // of the wrong items is no answer to the question.
+  std::vector<Span<const std::int64_t>> histories;
+  for (const auto& input : inputs) histories.push_back(input.ids);
+  const bench::EndToEndEf end_to_end =
+      bench::choose_end_to_end_ef("sasrec", index, exact, users, model.user_dim(), histories, top_k, 0.95, extras);
+  const std::size_t ef_end_to_end = end_to_end.recall >= 0.95 ? end_to_end.ef : 0;
+
   register_encode("sasrec_encode", model, inputs);
   register_append("sasrec_append", model, requests);
 
-  if (ef95 > 0) benchmark::RegisterBenchmark("sasrec_end_to_end", [&](benchmark::State& state) {
-    index.set_ef(ef95);
+  if (ef_end_to_end > 0) benchmark::RegisterBenchmark("sasrec_end_to_end", [&](benchmark::State& state) {
+    index.set_ef(ef_end_to_end);
     reclite::Session session(model);
     std::vector<float> user(model.user_dim());
     std::vector<SearchHit> hits(top_k);
