@@ -1,6 +1,7 @@
 #include "reclite/ops/gemm.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "ops/kernel_check.hpp"
@@ -161,6 +162,54 @@ TEST_CASE("ops/gemm: strided gemm_nn matches the reference and leaves the gaps b
             }
             all_close = test::sum_is_close(got[i * ldc + j], exact, magnitude, test::tolerance::simd_vs_reference) &&
                         test::sum_is_close(want[i * ldc + j], exact, magnitude, test::tolerance::simd_vs_reference);
+            CHECK(all_close);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("ops/gemm: gemm_nn_row_groups equals gemm_nn row by row, matches double precision, leaves gaps alone") {
+  // Groups x batches around the tile of 8 accumulators and the lane count; n with and without a partial batch.
+  for (std::size_t groups : {1, 2, 3, 5, 9}) {
+    for (std::size_t n : {1, 7, 16, 17, 32, 50, 64}) {
+      for (std::size_t k : {1, 3, 32, 50}) {
+        CAPTURE(groups);
+        CAPTURE(n);
+        CAPTURE(k);
+        // Interleaved like attention heads: group g's a row at g * a_step, its b block at g * b_step (row p at
+        // + p * ldb), its c row at g * c_step; every stride leaves a gap that must stay untouched.
+        const std::size_t a_step = k + 3, ldb = groups * (n + 2) + 5, b_step = n + 2, c_step = n + 4;
+        test::UnalignedFloats a(groups * a_step, 75), b(k * ldb, 76);
+        std::vector<float> got = test::nan_filled(groups * c_step), want = test::nan_filled(groups * c_step);
+        std::vector<float> single = test::nan_filled(groups * c_step);
+        ops::gemm_nn_row_groups(a.data(), a_step, b.data(), ldb, b_step, got.data(), c_step, groups, n, k);
+        ops::reference::gemm_nn_row_groups(a.data(), a_step, b.data(), ldb, b_step, want.data(), c_step, groups, n, k);
+        for (std::size_t g = 0; g < groups; ++g)
+          ops::gemm_nn(a.data() + g * a_step, k, b.data() + g * b_step, ldb, single.data() + g * c_step, n, 1, n, k);
+        bool all_close = true;
+        for (std::size_t g = 0; g < groups && all_close; ++g) {
+          for (std::size_t j = 0; j < c_step && all_close; ++j) {
+            CAPTURE(g);
+            CAPTURE(j);
+            const float value = got[g * c_step + j];
+            if (j >= n) {
+              all_close = std::isnan(value) && std::isnan(want[g * c_step + j]);
+              CHECK(all_close);
+              continue;
+            }
+            // The incremental SASRec step relies on this: the same bits as gemm_nn with one row.
+            all_close = std::memcmp(&value, &single[g * c_step + j], sizeof(float)) == 0;
+            CHECK(all_close);
+            double exact = 0.0, magnitude = 0.0;
+            for (std::size_t p = 0; p < k; ++p) {
+              const double term = static_cast<double>(a[g * a_step + p]) * b[p * ldb + g * b_step + j];
+              exact += term;
+              magnitude += std::fabs(term);
+            }
+            all_close = all_close && test::sum_is_close(value, exact, magnitude, test::tolerance::simd_vs_reference) &&
+                        test::sum_is_close(want[g * c_step + j], exact, magnitude, test::tolerance::simd_vs_reference);
             CHECK(all_close);
           }
         }

@@ -29,7 +29,8 @@
 // 2 d * inner) bytes per block, 192 KiB for d 64 / inner 256), the query projection pre-scaled by 1 / sqrt(head
 // size). Keys are kept transposed per head ([heads][head size][key_stride] per layer, key_stride = max_length
 // rounded up to 16), so Q K^T and the weights times V are strided ops::gemm_nn products on the heads in place, each
-// query row only over its open keys.
+// query row only over its open keys; a single query (an append, the last block) runs every head at once
+// (ops::gemm_nn_row_groups), with the same sums in the same order.
 #pragma once
 
 #include <algorithm>
@@ -120,7 +121,7 @@ struct Fingerprint {
 struct SasRecScratch {
   std::size_t x, out, keys, values, normed, query, context, attended, inner, key_rows, scores, total;
 
-  SasRecScratch(std::size_t length, std::size_t hidden, std::size_t inner_size) noexcept {
+  SasRecScratch(std::size_t length, std::size_t hidden, std::size_t inner_size, std::size_t heads) noexcept {
     std::size_t at = 0;
     auto take = [&at](std::size_t floats) {
       const std::size_t start = at;
@@ -139,7 +140,7 @@ struct SasRecScratch {
     attended = take(rows);
     inner = take(length * inner_size);
     key_rows = take(rows);
-    scores = take(length * key_stride);
+    scores = take(std::max(length, heads) * key_stride);  // a row per query, or per head for a single query
     total = at;
   }
 };
@@ -302,7 +303,7 @@ class SasRecModel final : public ArchitectureModel {
     model->window_ = config.max_length;
     model->head_size_ = config.hidden_size / config.heads;
     model->key_stride_ = detail::sasrec_key_stride(model->window_);
-    model->scratch_ = detail::SasRecScratch(model->window_, model->hidden_, config.inner_size);
+    model->scratch_ = detail::SasRecScratch(model->window_, model->hidden_, config.inner_size, config.heads);
 
     format::InputFieldConfig field;
     field.name = config.history_field;
@@ -478,7 +479,7 @@ class SasRecModel final : public ArchitectureModel {
   }
 
  private:
-  SasRecModel() : scratch_(0, 0, 0) {}
+  SasRecModel() : scratch_(0, 0, 0, 0) {}
 
   // x = E[row] * scale + P[position]; embedding LayerNorm; zeroed when a pad and zero_padding_rows.
   void embed(std::uint32_t row, std::size_t slot, bool pad, float* x) const noexcept {
@@ -604,8 +605,28 @@ class SasRecModel final : public ArchitectureModel {
     auto extent_of = [&](std::size_t slot) {
       return mask_pads && slot < first_valid && !removes ? slots : slot + 1;
     };
+    const std::size_t heads = config_->heads;
+    // Masks of one score row: every key blocked with a finite mask, or the pads; then the softmax over `extent`.
+    auto normalise = [&](float* row, std::size_t slot, std::size_t extent) {
+      if (extent > slot + 1) {  // every key blocked, finite mask
+        for (std::size_t j = 0; j < extent; ++j) row[j] += mask_value;
+      } else if (mask_pads) {
+        for (std::size_t j = 0; j < std::min(first_valid, extent); ++j) row[j] += mask_value;
+      }
+      ops::softmax(row, row, extent);
+    };
+    if (queries == 1) {
+      // One query (an append, or the last block of an encode): all heads at once, score row h for head h. The
+      // same sums in the same order as the block path below, so an append equals the full encode bit for bit.
+      const std::size_t extent = extent_of(query_first);
+      const std::size_t columns = std::min(stride, (extent + 15) / 16 * 16);
+      ops::gemm_nn_row_groups(query, dh, keys, stride, dh * stride, scores, stride, heads, columns, dh);
+      for (std::size_t h = 0; h < heads; ++h) normalise(scores + h * stride, query_first, extent);
+      ops::gemm_nn_row_groups(scores, stride, values, d, dh, context, dh, heads, dh, extent);
+      return;
+    }
     constexpr std::size_t block = 4;
-    for (std::size_t h = 0; h < config_->heads; ++h) {
+    for (std::size_t h = 0; h < heads; ++h) {
       const float* head_keys = keys + h * dh * stride;
       for (std::size_t i0 = 0; i0 < queries; i0 += block) {
         const std::size_t rows = std::min(block, queries - i0);
@@ -619,12 +640,7 @@ class SasRecModel final : public ArchitectureModel {
           const std::size_t slot = query_first + i;
           float* row = scores + i * stride;
           const std::size_t extent = extent_of(slot);
-          if (extent > slot + 1) {  // every key blocked, finite mask
-            for (std::size_t j = 0; j < extent; ++j) row[j] += mask_value;
-          } else if (mask_pads) {
-            for (std::size_t j = 0; j < std::min(first_valid, extent); ++j) row[j] += mask_value;
-          }
-          ops::softmax(row, row, extent);
+          normalise(row, slot, extent);
           std::fill(row + extent, row + open, 0.0f);
         }
         ops::gemm_nn(block_scores, stride, values + h * dh, d, context + i0 * d + h * dh, d, rows, dh, open);

@@ -1,13 +1,17 @@
 // Small dense matrix products for attention and batched layers (m up to ~64, n and k up to ~256).
 // gemm_nt: c[m, n] = act(a[m, k] · b[n, k]^T + bias[n])  (b in PyTorch nn.Linear layout; also Q·K^T).
 // gemm_nn: c[m, n] = a[m, k] · b[k, n]                     (e.g. attention weights · V); also with row strides.
+// gemm_nn_row_groups: for g < groups, row c_g[1, n] = a_g[1, k] · b_g[k, n], e.g. one group per attention head
+//   of a single query (an incremental step): every group's accumulators run at once, so the sequential sums
+//   over k of several heads overlap instead of each waiting on its own fused multiply-add latency.
 // Dense layers on fixed weights use ops/packed_linear.hpp instead (weights packed once, no horizontal sums).
 // Invariants: all matrices row-major (dense unless strides are given); c must not overlap a or b; bias has n floats or is
 // nullptr. Any alignment. Never allocates.
 // Rounding vs the reference: gemm_nt computes tiles of (Batch::size / 4) rows of a by 4 rows of b, one
 // accumulator per pair with lanes over k, summed by one transpose-and-add tree (lane order and FMA differ
 // from the reference's sequential sum). gemm_nn vectorises over n and sums over k in sequential order with
-// FMA, so it differs from the reference only by the single rounding of each fused multiply-add.
+// FMA, so it differs from the reference only by the single rounding of each fused multiply-add;
+// gemm_nn_row_groups does the same arithmetic, so each group's row equals gemm_nn's with m = 1 bit for bit.
 #pragma once
 
 #include <cstddef>
@@ -47,6 +51,13 @@ inline void gemm_nn(const float* a, std::size_t lda, const float* b, std::size_t
 
 inline void gemm_nn(const float* a, const float* b, float* c, std::size_t m, std::size_t n, std::size_t k) noexcept {
   gemm_nn(a, k, b, n, c, n, m, n, k);
+}
+
+inline void gemm_nn_row_groups(const float* a, std::size_t a_group_stride, const float* b, std::size_t ldb,
+                               std::size_t b_group_stride, float* c, std::size_t c_group_stride, std::size_t groups,
+                               std::size_t n, std::size_t k) noexcept {
+  for (std::size_t g = 0; g < groups; ++g)
+    gemm_nn(a + g * a_group_stride, k, b + g * b_group_stride, ldb, c + g * c_group_stride, n, 1, n, k);
 }
 }  // namespace reference
 
@@ -121,6 +132,62 @@ inline void gemm_nn_rows(const float* a, std::size_t lda, const float* b, std::s
     }
   }
 }
+
+// `group_count` groups of gemm_nn_row_groups times `batch_count` batches of columns (from column j0) at once,
+// group_count * batch_count <= 8 accumulators: per group one row pointer and one column pointer stay in
+// registers, and each a value is broadcast once per group.
+template <std::size_t group_count, std::size_t batch_count>
+inline void gemm_nn_row_group_tile(const float* a, std::size_t a_group_stride, const float* b, std::size_t ldb,
+                                   std::size_t b_group_stride, float* c, std::size_t c_group_stride, std::size_t j0,
+                                   std::size_t k) noexcept {
+  using Batch = simd::Batch<float>;
+  constexpr std::size_t lanes = Batch::size;
+  Batch sums[group_count * batch_count];
+#pragma GCC unroll 8
+  for (std::size_t t = 0; t < group_count * batch_count; ++t) sums[t] = Batch(0.0f);
+  for (std::size_t p = 0; p < k; ++p) {
+#pragma GCC unroll 8
+    for (std::size_t g = 0; g < group_count; ++g) {
+      const Batch x(a[g * a_group_stride + p]);
+      const float* b_row = b + g * b_group_stride + p * ldb + j0;
+#pragma GCC unroll 8
+      for (std::size_t batch = 0; batch < batch_count; ++batch)
+        sums[g * batch_count + batch] =
+            simd::fma(x, Batch::load_unaligned(b_row + batch * lanes), sums[g * batch_count + batch]);
+    }
+  }
+#pragma GCC unroll 8
+  for (std::size_t g = 0; g < group_count; ++g)
+#pragma GCC unroll 8
+    for (std::size_t batch = 0; batch < batch_count; ++batch)
+      sums[g * batch_count + batch].store_unaligned(c + g * c_group_stride + j0 + batch * lanes);
+}
+
+// Groups [0, groups) for columns [j0, j0 + batch_count * lanes): tiles of 8 / batch_count groups, then one tile of
+// the groups left (at most group_count - 1, chosen by recursion on group_count).
+template <std::size_t batch_count, std::size_t group_count = 8 / batch_count>
+inline void gemm_nn_row_group_columns(const float* a, std::size_t a_group_stride, const float* b, std::size_t ldb,
+                                      std::size_t b_group_stride, float* c, std::size_t c_group_stride,
+                                      std::size_t groups, std::size_t j0, std::size_t k) noexcept {
+  if constexpr (group_count == 8 / batch_count) {
+    std::size_t g = 0;
+    for (; g + group_count <= groups; g += group_count)
+      gemm_nn_row_group_tile<group_count, batch_count>(a + g * a_group_stride, a_group_stride, b + g * b_group_stride,
+                                                       ldb, b_group_stride, c + g * c_group_stride, c_group_stride,
+                                                       j0, k);
+    if (g < groups)
+      gemm_nn_row_group_columns<batch_count, group_count - 1>(
+          a + g * a_group_stride, a_group_stride, b + g * b_group_stride, ldb, b_group_stride,
+          c + g * c_group_stride, c_group_stride, groups - g, j0, k);
+  } else if constexpr (group_count > 0) {
+    if (groups == group_count)
+      gemm_nn_row_group_tile<group_count, batch_count>(a, a_group_stride, b, ldb, b_group_stride, c, c_group_stride,
+                                                       j0, k);
+    else
+      gemm_nn_row_group_columns<batch_count, group_count - 1>(a, a_group_stride, b, ldb, b_group_stride, c,
+                                                              c_group_stride, groups, j0, k);
+  }
+}
 }  // namespace detail
 #endif
 
@@ -161,6 +228,44 @@ inline void gemm_nn(const float* a, std::size_t lda, const float* b, std::size_t
 // c[m, n] = a[m, k] · b[k, n], all dense.
 inline void gemm_nn(const float* a, const float* b, float* c, std::size_t m, std::size_t n, std::size_t k) noexcept {
   gemm_nn(a, k, b, n, c, n, m, n, k);
+}
+
+// For g < groups: row c_g[0, n) = a_g[0, k) · b_g[k, n], with a_g = a + g * a_group_stride, b_g = b +
+// g * b_group_stride (row p at b_g + p * ldb) and c_g = c + g * c_group_stride; e.g. one query's scores
+// against every head's transposed keys, or every head's attention weights times its slice of V. Each row equals
+// gemm_nn(a_g, k, b_g, ldb, c_g, n, 1, n, k) exactly.
+inline void gemm_nn_row_groups(const float* a, std::size_t a_group_stride, const float* b, std::size_t ldb,
+                               std::size_t b_group_stride, float* c, std::size_t c_group_stride, std::size_t groups,
+                               std::size_t n, std::size_t k) noexcept {
+#if RECLITE_HAS_SIMD
+  constexpr std::size_t lanes = simd::Batch<float>::size;
+  const std::size_t batches = n / lanes;
+  std::size_t batch = 0;
+  for (; batch + 4 <= batches; batch += 4)
+    detail::gemm_nn_row_group_columns<4>(a, a_group_stride, b, ldb, b_group_stride, c, c_group_stride, groups,
+                                         batch * lanes, k);
+  if (batch + 2 <= batches) {
+    detail::gemm_nn_row_group_columns<2>(a, a_group_stride, b, ldb, b_group_stride, c, c_group_stride, groups,
+                                         batch * lanes, k);
+    batch += 2;
+  }
+  if (batch < batches)
+    detail::gemm_nn_row_group_columns<1>(a, a_group_stride, b, ldb, b_group_stride, c, c_group_stride, groups,
+                                         batch * lanes, k);
+  // Columns past the last whole batch, summed as gemm_nn sums them.
+  for (std::size_t g = 0; g < groups; ++g) {
+    const float* a_row = a + g * a_group_stride;
+    const float* b_group = b + g * b_group_stride;
+    float* c_row = c + g * c_group_stride;
+    for (std::size_t column = batches * lanes; column < n; ++column) {
+      float sum = 0.0f;
+      for (std::size_t p = 0; p < k; ++p) sum += a_row[p] * b_group[p * ldb + column];
+      c_row[column] = sum;
+    }
+  }
+#else
+  reference::gemm_nn_row_groups(a, a_group_stride, b, ldb, b_group_stride, c, c_group_stride, groups, n, k);
+#endif
 }
 
 }  // namespace ops
