@@ -1,7 +1,7 @@
 """Peer: PyTorch eager on the models of bench/make_bench_models.py, one thread, batch 1, inference_mode.
 
   OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/peers/pytorch_bench.py --models DIR [--results FILE]
-      [--repetitions 10] [--min-time 0.5]
+      [--repetitions 10] [--min-time 0.5] [--tasks REGEX]
 
 The modules are rebuilt from their state_dicts and called through the same wrappers that were traced for
 libtorch (UserSide, FmUserSide, FmScores); inputs are tensors built for all 1000 requests before timing, so only
@@ -19,6 +19,7 @@ median and p99 over all calls are written as JSON lines (bench/peers/bench_data.
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -38,7 +39,12 @@ def read_requests(path):
     return records[:, :fields], records[:, fields:fields + history], records[:, fields + history:]
 
 
+TASK_FILTER = re.compile("")  # --tasks: only tasks whose name this regular expression finds are run
+
+
 def run(task, call, count, repetitions, min_time, pooled):
+    if not TASK_FILTER.search(task):
+        return
     timings = []
     for _ in range(repetitions):
         started = time.perf_counter()
@@ -94,7 +100,10 @@ def main():
     parser.add_argument("--results", default="")
     parser.add_argument("--repetitions", type=int, default=10)
     parser.add_argument("--min-time", type=float, default=0.5)
+    parser.add_argument("--tasks", default="", help="regular expression; run only the tasks it finds (default all)")
     args = parser.parse_args()
+    global TASK_FILTER
+    TASK_FILTER = re.compile(args.tasks)
     torch.set_num_threads(1)
     config = torch.__config__.show()
     blas = [part.strip() for part in config.replace("\n", ",").split(",")

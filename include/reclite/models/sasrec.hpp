@@ -531,12 +531,6 @@ class SasRecModel final : public ArchitectureModel {
       layer_norm_rows(x, layer.attention_norm_weight, layer.attention_norm_bias, normed, new_keys);
       key_input = normed;
     }
-    float* key_rows = scratch + scratch_.key_rows;
-    ops::linear(key_input, d, packed.key, key_rows, d, new_keys);
-    for (std::size_t r = 0; r < new_keys; ++r)  // transposed: channel c of slot key_first + r at c * key_stride
-      for (std::size_t c = 0; c < d; ++c) keys[c * key_stride_ + key_first + r] = key_rows[r * d + c];
-    ops::linear(key_input, d, packed.value, values + key_first * d, d, new_keys);
-
     // Queries: x (post_norm), LN_att(x) (query_norm, also the residual), y (pre_norm).
     const float* query_input = x_query;
     if (style == format::SasRecBlockStyle::query_norm) {
@@ -545,7 +539,21 @@ class SasRecModel final : public ArchitectureModel {
     } else if (style == format::SasRecBlockStyle::pre_norm) {
       query_input = normed + (query_first - key_first) * d;
     }
-    ops::linear(query_input, d, packed.query, query, d, queries);
+    float* key_rows = scratch + scratch_.key_rows;
+    // One new position whose keys, values and query read the same row (an append): the three projections stream
+    // together; otherwise keys and values for every new slot, queries for the query slots.
+    const bool one_row = new_keys == 1 && queries == 1 && query_input == key_input;
+    if (one_row) {
+      const ops::PackedLinear* projections[] = {&packed.key, &packed.value, &packed.query};
+      float* outputs[] = {key_rows, values + key_first * d, query};
+      ops::linear_one_row(key_input, projections, outputs, 3);
+    } else {
+      ops::linear(key_input, d, packed.key, key_rows, d, new_keys);
+      ops::linear(key_input, d, packed.value, values + key_first * d, d, new_keys);
+      ops::linear(query_input, d, packed.query, query, d, queries);
+    }
+    for (std::size_t r = 0; r < new_keys; ++r)  // transposed: channel c of slot key_first + r at c * key_stride
+      for (std::size_t c = 0; c < d; ++c) keys[c * key_stride_ + key_first + r] = key_rows[r * d + c];
 
     attend(query, keys, values, query_first, slots, first_valid, context, scratch);
     if (!packed.output.empty()) {

@@ -121,6 +121,27 @@ inline simd::Batch<float> activate(const simd::Batch<float>& x) noexcept {
   else return x;
 }
 
+// The epilogue of batch b of one output row's panel: bias (or none), activation, then the store of the lanes
+// below `columns` (the panel's valid outputs). Always inlined, as the kernels' own code was: an out-of-line copy
+// instantiates xsimd's erf out of line too, where GCC 12 reports its intrinsics as maybe uninitialised (see
+// ops/simd.hpp).
+template <Activation activation>
+[[gnu::always_inline]] inline void finish_batch(simd::Batch<float> value, const float* bias, float* row, std::size_t b,
+                         std::size_t columns) noexcept {
+  using Batch = simd::Batch<float>;
+  constexpr std::size_t lanes = Batch::size;
+  if (bias != nullptr) value = value + Batch::load_aligned(bias + b * lanes);
+  value = activate<activation>(value);
+  float* destination = row + b * lanes;
+  if ((b + 1) * lanes <= columns) {
+    value.store_unaligned(destination);
+  } else if (b * lanes < columns) {
+    alignas(64) float lanes_out[lanes];
+    value.store_aligned(lanes_out);
+    std::copy(lanes_out, lanes_out + (columns - b * lanes), destination);
+  }
+}
+
 // `rows` input rows times one panel; columns = valid outputs of this panel (<= panel width).
 template <std::size_t rows, Activation activation>
 inline void linear_block(const float* input, std::size_t input_stride, const float* panel, const float* bias,
@@ -145,22 +166,88 @@ inline void linear_block(const float* input, std::size_t input_stride, const flo
     }
   }
 #pragma GCC unroll 8
-  for (std::size_t r = 0; r < rows; ++r) {
+  for (std::size_t r = 0; r < rows; ++r)
 #pragma GCC unroll 8
-    for (std::size_t b = 0; b < batches; ++b) {
-      Batch value = sums[r * batches + b];
-      if (bias != nullptr) value = value + Batch::load_aligned(bias + b * lanes);
-      value = activate<activation>(value);
-      float* destination = output + r * output_stride + b * lanes;
-      if ((b + 1) * lanes <= columns) {
-        value.store_unaligned(destination);
-      } else if (b * lanes < columns) {
-        alignas(64) float lanes_out[lanes];
-        value.store_aligned(lanes_out);
-        std::copy(lanes_out, lanes_out + (columns - b * lanes), destination);
+    for (std::size_t b = 0; b < batches; ++b)
+      finish_batch<activation>(sums[r * batches + b], bias, output + r * output_stride, b, columns);
+}
+
+// One input row times `panels` panels at once (of one layer, or of several layers reading the same input): panel q
+// at panel_list[q], its bias at bias_list[q] (or nullptr), its output at output_list[q] with column_list[q] valid
+// outputs. One row uses each weight once, so its speed is the weight stream's: several panels keep several streams
+// and panels * batches accumulator chains in flight, where one panel at a time waits on its 4 chains. Per output
+// the arithmetic of linear_block<1>: the same sequential sum over inputs, then bias, then activation.
+template <std::size_t panels, Activation activation>
+inline void linear_row_panels(const float* input, const float* const* panel_list, const float* const* bias_list,
+                              float* const* output_list, const std::size_t* column_list, std::size_t inputs) noexcept {
+  using Batch = simd::Batch<float>;
+  constexpr std::size_t lanes = Batch::size;
+  constexpr std::size_t batches = linear_panel_batches;
+  constexpr std::size_t width = linear_panel_width;
+  Batch sums[panels * batches];
+#pragma GCC unroll 32
+  for (std::size_t s = 0; s < panels * batches; ++s) sums[s] = Batch(0.0f);
+  for (std::size_t t = 0; t < inputs; ++t) {
+    const Batch x(input[t]);
+#pragma GCC unroll 8
+    for (std::size_t q = 0; q < panels; ++q) {
+      const float* weights = panel_list[q] + t * width;
+#pragma GCC unroll 8
+      for (std::size_t b = 0; b < batches; ++b)
+        sums[q * batches + b] = simd::fma(x, Batch::load_aligned(weights + b * lanes), sums[q * batches + b]);
+    }
+  }
+#pragma GCC unroll 8
+  for (std::size_t q = 0; q < panels; ++q)
+#pragma GCC unroll 8
+    for (std::size_t b = 0; b < batches; ++b)
+      finish_batch<activation>(sums[q * batches + b], bias_list[q], output_list[q], b, column_list[q]);
+}
+
+// Panels at most: 4 x 4 batches = 16 accumulators on AVX-512, 2 x 2 on narrower vectors.
+constexpr std::size_t linear_row_panel_group = linear_lanes >= 16 ? 4 : 2;
+
+template <Activation activation, std::size_t panels = linear_row_panel_group>
+inline void linear_row_panel_tail(std::size_t remaining, const float* input, const float* const* panel_list,
+                                  const float* const* bias_list, float* const* output_list,
+                                  const std::size_t* column_list, std::size_t inputs) noexcept {
+  if constexpr (panels > 0) {
+    if (remaining == panels)
+      linear_row_panels<panels, activation>(input, panel_list, bias_list, output_list, column_list, inputs);
+    else
+      linear_row_panel_tail<activation, panels - 1>(remaining, input, panel_list, bias_list, output_list, column_list,
+                                                    inputs);
+  }
+}
+
+// One input row through every panel of `count` layers with the same inputs(), linear_row_panel_group panels at a
+// time; outputs[l] receives layer l's outputs.
+template <Activation activation>
+inline void linear_row_layers(const float* input, const PackedLinear* const* layers, float* const* outputs,
+                              std::size_t count) noexcept {
+  constexpr std::size_t group = linear_row_panel_group;
+  constexpr std::size_t width = linear_panel_width;
+  const float* panel_list[group];
+  const float* bias_list[group];
+  float* output_list[group];
+  std::size_t column_list[group];
+  std::size_t filled = 0;
+  for (std::size_t l = 0; l < count; ++l) {
+    const PackedLinear& layer = *layers[l];
+    for (std::size_t p = 0; p < layer.panel_count(); ++p) {
+      panel_list[filled] = layer.panel(p);
+      bias_list[filled] = layer.bias() != nullptr ? layer.bias() + p * width : nullptr;
+      output_list[filled] = outputs[l] + p * width;
+      column_list[filled] = std::min(width, layer.outputs() - p * width);
+      if (++filled == group) {
+        linear_row_panels<group, activation>(input, panel_list, bias_list, output_list, column_list, layer.inputs());
+        filled = 0;
       }
     }
   }
+  if (filled > 0)
+    linear_row_panel_tail<activation, group - 1>(filled, input, panel_list, bias_list, output_list, column_list,
+                                                 layers[0]->inputs());
 }
 
 // The last rows % linear_block_rows rows, with a block of exactly that many.
@@ -187,6 +274,12 @@ inline void linear_panels(const float* input, std::size_t input_stride, const Pa
   constexpr std::size_t block_rows = linear_block_rows;
   constexpr std::size_t width = linear_panel_width;
   const std::size_t inputs = layer.inputs();
+  if (rows == 1 && layer.panel_count() > 1) {
+    const PackedLinear* layers[] = {&layer};
+    float* outputs[] = {output};
+    linear_row_layers<activation>(input, layers, outputs, 1);
+    return;
+  }
   const std::size_t blocked = rows - rows % block_rows;
   for (std::size_t p = 0; p < layer.panel_count(); ++p) {
     const float* panel = layer.panel(p);
@@ -241,6 +334,29 @@ inline void linear(const float* input, std::size_t input_stride, const PackedLin
     }
     reference::apply_activation(activation, row, row, layer.outputs());
   }
+#endif
+}
+
+// One input row through `count` layers that read it (all with the same inputs()): outputs[l] = act(input ·
+// W_l^T + bias_l), e.g. the key, value and query projections of one new position. Equal bit for bit to `count`
+// calls of linear(input, 0, *layers[l], outputs[l], 0, 1, activation), and faster: the layers' panels stream
+// together (see detail::linear_row_panels).
+inline void linear_one_row(const float* input, const PackedLinear* const* layers, float* const* outputs,
+                           std::size_t count, Activation activation = Activation::none) noexcept {
+#if RECLITE_HAS_SIMD
+  switch (activation) {
+    case Activation::relu: detail::linear_row_layers<Activation::relu>(input, layers, outputs, count); return;
+    case Activation::sigmoid: detail::linear_row_layers<Activation::sigmoid>(input, layers, outputs, count); return;
+    case Activation::gelu_erf: detail::linear_row_layers<Activation::gelu_erf>(input, layers, outputs, count); return;
+    case Activation::tanh:
+      detail::linear_row_layers<Activation::none>(input, layers, outputs, count);
+      for (std::size_t l = 0; l < count; ++l) tanh(outputs[l], outputs[l], layers[l]->outputs());
+      return;
+    case Activation::none: break;
+  }
+  detail::linear_row_layers<Activation::none>(input, layers, outputs, count);
+#else
+  for (std::size_t l = 0; l < count; ++l) linear(input, 0, *layers[l], outputs[l], 0, 1, activation);
 #endif
 }
 
