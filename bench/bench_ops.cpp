@@ -2,6 +2,10 @@
 // dot n=64 (retrieval score), the DSSM tower 192 -> 256 -> 128 -> 64 with ReLU, layer_norm n=64
 // (SASRec hidden size) and softmax n=50 (RecBole's default sequence length); SASRec's dense layers (window 50 or one
 // appended row, hidden 64, inner 256, GELU-erf) on packed weights (ops::linear) against gemm_nt / gemv.
+// stream/<KiB>: the floor of any kernel that uses each loaded float once (as one row through dense layers does):
+// one fused multiply-add per float over a buffer read again and again, 8 independent accumulators, aligned loads;
+// 434 KiB is what one SASRec append reads (2 blocks of d 64 / inner 256 weights and 50 cached keys and values),
+// which lives in L2 (1 MiB), 32 KiB lives in L1. Reported as bytes per second.
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
@@ -116,8 +120,39 @@ void softmax_50(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
 }
+
+#if RECLITE_HAS_SIMD
+void stream(benchmark::State& state) {
+  using Batch = ops::simd::Batch<float>;
+  constexpr std::size_t lanes = Batch::size;
+  const std::size_t floats = static_cast<std::size_t>(state.range(0)) * 1024 / sizeof(float) / (8 * lanes) * (8 * lanes);
+  std::vector<float> values = random_values(floats + 16, 9);
+  const float* data = values.data();
+  while (reinterpret_cast<std::uintptr_t>(data) % 64 != 0) ++data;
+  const Batch scale(1.0001f);
+  for (auto _ : state) {
+    Batch s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f), s4(0.0f), s5(0.0f), s6(0.0f), s7(0.0f);
+    for (std::size_t i = 0; i < floats; i += 8 * lanes) {
+      s0 = ops::simd::fma(scale, Batch::load_aligned(data + i), s0);
+      s1 = ops::simd::fma(scale, Batch::load_aligned(data + i + lanes), s1);
+      s2 = ops::simd::fma(scale, Batch::load_aligned(data + i + 2 * lanes), s2);
+      s3 = ops::simd::fma(scale, Batch::load_aligned(data + i + 3 * lanes), s3);
+      s4 = ops::simd::fma(scale, Batch::load_aligned(data + i + 4 * lanes), s4);
+      s5 = ops::simd::fma(scale, Batch::load_aligned(data + i + 5 * lanes), s5);
+      s6 = ops::simd::fma(scale, Batch::load_aligned(data + i + 6 * lanes), s6);
+      s7 = ops::simd::fma(scale, Batch::load_aligned(data + i + 7 * lanes), s7);
+    }
+    float sum = ops::simd::reduce_add(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)));
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(floats * sizeof(float)));
+}
+#endif
 }  // namespace
 
+#if RECLITE_HAS_SIMD
+BENCHMARK(stream)->Name("stream")->Arg(32)->Arg(434);
+#endif
 BENCHMARK_TEMPLATE(dot_64, false)->Name("dot/64/simd");
 BENCHMARK_TEMPLATE(dot_64, true)->Name("dot/64/reference");
 BENCHMARK_TEMPLATE(gemv_relu, false)->Name("gemv_relu/simd")->Args({192, 256})->Args({256, 128})->Args({128, 64});

@@ -31,7 +31,9 @@ namespace simd {
 #if RECLITE_HAS_SIMD
 // GCC 12 reports its own AVX-512 intrinsics (the _mm512_undefined_* they pass through) as maybe
 // uninitialised once these wrappers (max, exp, tanh, erf, the reductions) are inlined (GCC PR105593,
-// fixed in GCC 13).
+// fixed in GCC 13). The pragma only covers code inlined into these wrappers, so exp and erf are flattened: with
+// many callers (each fused activation of ops::linear), GCC would otherwise keep one out-of-line copy of xsimd's exp
+// kernel, outside the pragma, and warn there.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -92,7 +94,7 @@ inline Batch<T> select(const Condition& condition, const Batch<T>& if_true, cons
 // xsimd's elementary functions (Cephes/Boost.SIMD-derived polynomials, within a few ulp of libm for float;
 // exp gives +inf above ~88.7 and 0 below ~-103.9, as libm does).
 template <class T>
-inline Batch<T> exp(const Batch<T>& x) noexcept {
+[[gnu::flatten]] inline Batch<T> exp(const Batch<T>& x) noexcept {
   return xsimd::exp(x);
 }
 
@@ -102,7 +104,7 @@ inline Batch<T> tanh(const Batch<T>& x) noexcept {
 }
 
 template <class T>
-inline Batch<T> erf(const Batch<T>& x) noexcept {
+[[gnu::flatten]] inline Batch<T> erf(const Batch<T>& x) noexcept {
   return xsimd::erf(x);
 }
 
